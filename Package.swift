@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+// Vireo: a headless vhost-user virtio-gpu backend. Targets are listed bottom layer first; imports point down.
+import PackageDescription
+
+let package = Package(
+    name: "Vireo",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "vireo-gpu", targets: ["vireo-gpu"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    ],
+    targets: [
+        // C shims: headers and wrappers for macros the Clang importer drops. No logic.
+        .target(name: "CVireoSystem"),
+        .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
+
+        // System: owned fds, sockets with SCM_RIGHTS, epoll, eventfd, memfd, mmap.
+        .target(name: "VireoSystem", dependencies: ["CVireoSystem"]),
+        // Wire: little-endian readers and writers with typed errors.
+        .target(name: "Wire"),
+        // vhost-user messages (frontend channel, GPU side channel) and their validation.
+        .target(name: "VhostUser", dependencies: ["Wire", "VireoSystem"]),
+        // Guest memory: regions, snapshots, bounds-checked access, the DMA translation seam.
+        .target(name: "GuestMemory", dependencies: ["VireoSystem"]),
+        // Split virtqueues and descriptor chains.
+        .target(name: "Virtio", dependencies: ["GuestMemory", "Wire"]),
+        // Display model: scanouts, framebuffers, cursor, damage. Read by PNG/VNC/side channel.
+        .target(name: "Display"),
+        // The virtio-gpu 2D device: a queue-free state machine.
+        .target(name: "VirtioGPU", dependencies: [
+            "Wire", "GuestMemory", "Virtio", "Display", .product(name: "Logging", package: "swift-log"),
+        ]),
+        // PNG export of display surfaces.
+        .target(name: "DisplayPNG", dependencies: ["CPNG", "Display"]),
+        // Server: vhost-user backend connections, listener, HTTP API.
+        .target(name: "VireoServer", dependencies: [
+            "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU", "Display", "DisplayPNG",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
+        .executableTarget(name: "vireo-gpu", dependencies: [
+            "VireoServer", "Display",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Test support: plays the hypervisor (vhost-user frontend) and the guest driver over real sockets.
+        .target(name: "VireoTestSupport", dependencies: [
+            "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU",
+        ]),
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "VireoSystem"]),
+        .testTarget(name: "VirtioTests", dependencies: ["Virtio", "GuestMemory", "VireoSystem", "VireoTestSupport"]),
+        .testTarget(name: "VirtioGPUTests", dependencies: ["VirtioGPU", "Display", "GuestMemory", "Virtio", "VireoTestSupport", "Wire"]),
+        .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display", "CPNG"]),
+        .testTarget(name: "VireoServerTests", dependencies: [
+            "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "Display", "VireoSystem", "Wire",
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

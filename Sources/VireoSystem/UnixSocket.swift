@@ -1,0 +1,92 @@
+// UnixSocket: stream sockets that carry file descriptors (SCM_RIGHTS), as vhost-user needs.
+import CVireoSystem
+import Glibc
+
+public enum UnixSocket {
+    /// Most descriptors one vhost-user message may carry (VHOST_MEMORY_BASELINE_NREGIONS).
+    public static let maxFDsPerMessage = 8
+
+    public static func listen(path: String, backlog: Int32 = 16) throws(SystemError) -> OwnedFD {
+        let fd = cvireo_unix_listen(path, backlog)
+        guard fd >= 0 else { throw SystemError("listen on \(path)") }
+        return OwnedFD(taking: fd)
+    }
+    public static func connect(path: String) throws(SystemError) -> OwnedFD {
+        let fd = cvireo_unix_connect(path)
+        guard fd >= 0 else { throw SystemError("connect to \(path)") }
+        return OwnedFD(taking: fd)
+    }
+    public static func pair() throws(SystemError) -> (OwnedFD, OwnedFD) {
+        var fds: [Int32] = [-1, -1]
+        guard cvireo_socketpair(&fds) == 0 else { throw SystemError("socketpair") }
+        return (OwnedFD(taking: fds[0]), OwnedFD(taking: fds[1]))
+    }
+    public static func accept(_ listener: OwnedFD) throws(SystemError) -> OwnedFD {
+        let fd = cvireo_accept(listener.rawValue)
+        guard fd >= 0 else { throw SystemError("accept") }
+        return OwnedFD(taking: fd)
+    }
+    /// True when `fd` is readable within `timeoutMS`.
+    public static func waitReadable(_ fd: OwnedFD, timeoutMS: Int32) throws(SystemError) -> Bool {
+        let r = cvireo_poll_readable(fd.rawValue, timeoutMS)
+        guard r >= 0 else { throw SystemError("poll") }
+        return r > 0
+    }
+
+    /// Sends all of `bytes`, the descriptors with the first chunk.
+    public static func send(_ sock: OwnedFD, _ bytes: [UInt8], fds: [OwnedFD] = []) throws(SystemError) {
+        var raw = fds.map(\.rawValue)
+        var offset = 0
+        repeat {
+            let n = bytes.withUnsafeBytes { buf in
+                cvireo_send_with_fds(sock.rawValue, buf.baseAddress! + offset, buf.count - offset,
+                                     offset == 0 ? &raw : nil, offset == 0 ? Int32(raw.count) : 0)
+            }
+            if n < 0 {
+                if errno == EAGAIN { _ = try? waitReadable(sock, timeoutMS: 10); continue }
+                throw SystemError("sendmsg")
+            }
+            offset += n
+        } while offset < bytes.count
+        withExtendedLifetime(fds) {}
+    }
+
+    public struct Received {
+        public var byteCount: Int
+        public var fds: [OwnedFD]
+        /// The sender passed more descriptors than fit: they were closed and the message must be refused.
+        public var fdsTruncated: Bool
+    }
+
+    /// One recvmsg into `buffer`. byteCount 0 means the peer closed.
+    public static func receive(_ sock: OwnedFD, into buffer: UnsafeMutableRawBufferPointer,
+                               maxFDs: Int = maxFDsPerMessage) throws(SystemError) -> Received {
+        var raw = [Int32](repeating: -1, count: max(1, maxFDs))
+        var count: Int32 = 0
+        var truncated: Int32 = 0
+        let n = cvireo_recv_with_fds(sock.rawValue, buffer.baseAddress, buffer.count, &raw, Int32(maxFDs),
+                                     &count, &truncated)
+        guard n >= 0 else { throw SystemError("recvmsg") }
+        return Received(byteCount: n, fds: raw.prefix(Int(count)).map { OwnedFD(taking: $0) },
+                        fdsTruncated: truncated != 0)
+    }
+
+    /// Reads exactly `count` bytes (no descriptors); nil if the peer closed first.
+    public static func receiveExactly(_ sock: OwnedFD, count: Int) throws(SystemError) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = out.withUnsafeMutableBytes { buf in
+                Glibc.read(sock.rawValue, buf.baseAddress! + done, count - done)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN { _ = try waitReadable(sock, timeoutMS: 1000); continue }
+                throw SystemError("read")
+            }
+            if n == 0 { return nil }
+            done += n
+        }
+        return out
+    }
+}
