@@ -1,0 +1,165 @@
+// DisplaySet: the scanouts of one GPU as the exporters (side channel, PNG, VNC) see them: a BGRX framebuffer per
+// scanout, updated under a lock one whole flush at a time (never torn), with a frame counter and the damage.
+import Foundation
+import Synchronization
+
+/// Frame pixels are always 32-bit x8r8g8b8 little-endian (bytes B, G, R, X): the format QEMU's side channel,
+/// libvncserver and the PNG encoder read. The GPU converts other formats while copying.
+public struct Frame: Sendable {
+    public var width: UInt32
+    public var height: UInt32
+    public var pixels: [UInt8]           // stride width*4
+    public var frameCounter: UInt64
+    public var stride: Int { Int(width) * 4 }
+}
+
+/// What a guest driver sees as the preferred mode of each scanout (GET_DISPLAY_INFO pmodes).
+public struct DisplayMode: Equatable, Sendable {
+    public var enabled: Bool
+    public var width: UInt32
+    public var height: UInt32
+    public var x: UInt32 = 0
+    public var y: UInt32 = 0
+    public init(enabled: Bool, width: UInt32, height: UInt32, x: UInt32 = 0, y: UInt32 = 0) {
+        self.enabled = enabled; self.width = width; self.height = height; self.x = x; self.y = y
+    }
+}
+
+public struct CursorState: Equatable, Sendable {
+    public var scanout: UInt32 = 0
+    public var x: UInt32 = 0
+    public var y: UInt32 = 0
+    public var hotX: UInt32 = 0
+    public var hotY: UInt32 = 0
+    public var visible = false
+    /// 64x64 pixels as B, G, R, A (premultiplied is not implied), empty when hidden.
+    public var image: [UInt8] = []
+    public var imageSerial: UInt64 = 0
+}
+
+/// Status of one scanout for listings (`GET /v1/displays`).
+public struct ScanoutInfo: Sendable, Equatable {
+    public var index: Int
+    public var enabled: Bool
+    public var width: UInt32
+    public var height: UInt32
+    public var frameCounter: UInt64
+    public var lastDamage: Date?
+}
+
+public final class DisplaySet: Sendable {
+    public static let maxScanouts = 16   // VIRTIO_GPU_MAX_SCANOUTS
+
+    private struct Scanout {
+        var mode: DisplayMode
+        var enabled = false
+        var frame: Frame
+        var lastDamage: Date?
+    }
+    private struct State {
+        var scanouts: [Scanout]
+        var cursor = CursorState()
+        var frameEvents: UInt64 = 0
+    }
+    private let state: Mutex<State>
+    private let changed = Condition()
+
+    /// `modes`: one per scanout, 1...16.
+    public init(modes: [DisplayMode]) {
+        precondition((1...Self.maxScanouts).contains(modes.count), "1...16 scanouts")
+        state = Mutex(State(scanouts: modes.map {
+            Scanout(mode: $0, frame: Frame(width: 0, height: 0, pixels: [], frameCounter: 0))
+        }))
+    }
+
+    public var count: Int { state.withLock { $0.scanouts.count } }
+    public var modes: [DisplayMode] { state.withLock { $0.scanouts.map(\.mode) } }
+
+    /// The frontend or an API changed the preferred modes (the GPU raises VIRTIO_GPU_EVENT_DISPLAY).
+    public func setModes(_ modes: [DisplayMode]) {
+        state.withLock { s in
+            for (i, m) in modes.enumerated() where i < s.scanouts.count { s.scanouts[i].mode = m }
+        }
+    }
+
+    /// SET_SCANOUT with a resource: the scanout shows a width x height picture; contents start black.
+    public func enable(_ index: Int, width: UInt32, height: UInt32) {
+        state.withLock { s in
+            guard s.scanouts.indices.contains(index) else { return }
+            var sc = s.scanouts[index]
+            if !sc.enabled || sc.frame.width != width || sc.frame.height != height {
+                sc.frame.width = width
+                sc.frame.height = height
+                sc.frame.pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 4)
+            }
+            sc.enabled = true
+            s.scanouts[index] = sc
+        }
+    }
+
+    /// SET_SCANOUT with resource 0: the scanout is off.
+    public func disable(_ index: Int) {
+        state.withLock { s in
+            guard s.scanouts.indices.contains(index) else { return }
+            s.scanouts[index].enabled = false
+            s.scanouts[index].frame.pixels = []
+            s.scanouts[index].frame.width = 0
+            s.scanouts[index].frame.height = 0
+            s.scanouts[index].frame.frameCounter &+= 1
+        }
+        changed.broadcast()
+    }
+
+    /// Applies one flush: `write` fills the framebuffer (stride width*4) under the lock, so readers never see half
+    /// of it. `damage` is in scanout coordinates and already clipped by the caller.
+    public func update(_ index: Int, damage: Rect, _ write: (UnsafeMutableRawBufferPointer, Int) -> Void) {
+        let now = Date()
+        state.withLock { s in
+            guard s.scanouts.indices.contains(index), s.scanouts[index].enabled else { return }
+            let stride = s.scanouts[index].frame.stride
+            s.scanouts[index].frame.pixels.withUnsafeMutableBytes { write($0, stride) }
+            s.scanouts[index].frame.frameCounter &+= 1
+            s.scanouts[index].lastDamage = now
+            s.frameEvents &+= 1
+        }
+        changed.broadcast()
+    }
+
+    /// A consistent copy of a scanout's picture, or nil when it is unknown or disabled.
+    public func snapshot(_ index: Int) -> Frame? {
+        state.withLock { s in
+            guard s.scanouts.indices.contains(index), s.scanouts[index].enabled else { return nil }
+            return s.scanouts[index].frame
+        }
+    }
+
+    public func info() -> [ScanoutInfo] {
+        state.withLock { s in
+            s.scanouts.enumerated().map { i, sc in
+                ScanoutInfo(index: i, enabled: sc.enabled, width: sc.frame.width, height: sc.frame.height,
+                            frameCounter: sc.frame.frameCounter, lastDamage: sc.lastDamage)
+            }
+        }
+    }
+
+    public var cursor: CursorState { state.withLock { $0.cursor } }
+    public func setCursor(_ update: (inout CursorState) -> Void) { state.withLock { update(&$0.cursor) } }
+
+    /// Blocks until any scanout changes or `deadline` passes (for waiters that want the next frame).
+    public func waitForChange(after events: UInt64, until deadline: Date) -> UInt64 {
+        while true {
+            let current = state.withLock { $0.frameEvents }
+            if current != events || Date() >= deadline { return current }
+            changed.wait(until: deadline)
+        }
+    }
+    public var frameEvents: UInt64 { state.withLock { $0.frameEvents } }
+}
+
+/// A tiny condition variable for waiters (Foundation's NSCondition wrapped to be Sendable).
+final class Condition: @unchecked Sendable {
+    // Sendable: NSCondition is thread-safe.
+    private let cond = NSCondition()
+    func broadcast() { cond.lock(); cond.broadcast(); cond.unlock() }
+    func wait(until deadline: Date) { cond.lock(); _ = cond.wait(until: min(deadline, Date() + 0.05)); cond.unlock() }
+}

@@ -1,0 +1,1 @@
+// DisplayPNG: placeholder until its first file lands.

@@ -1,0 +1,1 @@
+// VireoServer: placeholder until its first file lands.

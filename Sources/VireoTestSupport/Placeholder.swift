@@ -1,0 +1,1 @@
+// VireoTestSupport: placeholder until its first file lands.

@@ -1,0 +1,1 @@
+// VirtioGPU: placeholder until its first file lands.

@@ -1,0 +1,2 @@
+import Testing
+@Test func placeholderVirtioTests() { #expect(Bool(true)) }
