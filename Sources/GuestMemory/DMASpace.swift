@@ -64,12 +64,12 @@ public struct DMASpace: Sendable {
 
     public func readBytes(at address: UInt64, count: Int) throws(GuestMemoryError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
-        try out.withUnsafeMutableBytes { (buf) throws(GuestMemoryError) in try read(at: address, into: buf) }
+        try typedGuestMemoryError { try out.withUnsafeMutableBytes { buf in try read(at: address, into: buf) } }
         return out
     }
 
     public func writeBytes(_ bytes: [UInt8], at address: UInt64) throws(GuestMemoryError) {
-        try bytes.withUnsafeBytes { (buf) throws(GuestMemoryError) in try write(at: address, from: buf) }
+        try typedGuestMemoryError { try bytes.withUnsafeBytes { buf in try write(at: address, from: buf) } }
     }
 
     public func load<T: FixedWidthInteger>(_ type: T.Type, at address: UInt64,
@@ -78,7 +78,7 @@ public struct DMASpace: Sendable {
         let r = try translator.translate(address, length: UInt64(MemoryLayout<T>.size), access: access)
         if r.count == 1 { return try memory.load(type, at: r[0].address) }
         var value = T.zero
-        try withUnsafeMutableBytes(of: &value) { (buf) throws(GuestMemoryError) in try read(at: address, into: buf) }
+        try typedGuestMemoryError { try withUnsafeMutableBytes(of: &value) { buf in try read(at: address, into: buf) } }
         return T(littleEndian: value)
     }
 
@@ -87,6 +87,6 @@ public struct DMASpace: Sendable {
         let r = try translator.translate(address, length: UInt64(MemoryLayout<T>.size), access: .write)
         if r.count == 1 { return try memory.store(value, at: r[0].address) }
         var le = value.littleEndian
-        try withUnsafeBytes(of: &le) { (buf) throws(GuestMemoryError) in try write(at: address, from: buf) }
+        try typedGuestMemoryError { try withUnsafeBytes(of: &le) { buf in try write(at: address, from: buf) } }
     }
 }

@@ -168,12 +168,12 @@ public struct GuestMemory: Sendable {
     public func readBytes(at address: UInt64, count: Int) throws(GuestMemoryError) -> [UInt8] {
         guard count > 0 else { try walk(address, length: 0) { _, _, _ in }; return [] }
         var out = [UInt8](repeating: 0, count: count)
-        try out.withUnsafeMutableBytes { (buf) throws(GuestMemoryError) in try read(at: address, into: buf) }
+        try typedGuestMemoryError { try out.withUnsafeMutableBytes { buf in try read(at: address, into: buf) } }
         return out
     }
 
     public func writeBytes(_ bytes: [UInt8], at address: UInt64) throws(GuestMemoryError) {
-        try bytes.withUnsafeBytes { (buf) throws(GuestMemoryError) in try write(at: address, from: buf) }
+        try typedGuestMemoryError { try bytes.withUnsafeBytes { buf in try write(at: address, from: buf) } }
     }
 
     /// Little-endian integer load (ring fields). Fast path when inside one region.
@@ -184,7 +184,7 @@ public struct GuestMemory: Sendable {
             return T(littleEndian: (r.mapping.base + off).loadUnaligned(as: T.self))
         }
         var value = T.zero
-        try withUnsafeMutableBytes(of: &value) { (buf) throws(GuestMemoryError) in try read(at: address, into: buf) }
+        try typedGuestMemoryError { try withUnsafeMutableBytes(of: &value) { buf in try read(at: address, into: buf) } }
         return T(littleEndian: value)
     }
 
@@ -196,6 +196,15 @@ public struct GuestMemory: Sendable {
             return
         }
         var le = value.littleEndian
-        try withUnsafeBytes(of: &le) { (buf) throws(GuestMemoryError) in try write(at: address, from: buf) }
+        try typedGuestMemoryError { try withUnsafeBytes(of: &le) { buf in try write(at: address, from: buf) } }
+    }
+}
+
+/// Runs `body`, whose only possible error is a GuestMemoryError thrown through a `rethrows` stdlib call
+/// (withUnsafeBytes and friends lose typed throws), and restores the type.
+@inline(__always)
+public func typedGuestMemoryError<R>(_ body: () throws -> R) throws(GuestMemoryError) -> R {
+    do { return try body() } catch let error as GuestMemoryError { throw error } catch {
+        preconditionFailure("only GuestMemoryError can be thrown here: \(error)")
     }
 }
