@@ -20,6 +20,7 @@ VIREO_APT_PACKAGES=(
     ca-certificates
     debian-archive-keyring  # private apt configs (bookworm-backports) verify with it
     procps               # pgrep/ps in teardown diagnostics
+    kmod                 # depmod: Debian kernel packages ship no modules.dep
 )
 # ----------------------------------------------------------------------------------------------
 

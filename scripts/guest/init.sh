@@ -1,0 +1,70 @@
+#!/bin/busybox sh
+# init.sh: owns the guest's PID 1 (copied to /init in the initramfs): load virtio-gpu, draw, report on ttyS0.
+#
+# Serial protocol (one marker per line, each ending in a fixed token, because bytes arrive one by one):
+#   VIREO-GUEST boot kernel=K ok                 init started
+#   VIREO-GUEST fb name=N size=W,H stride=S end  framebuffer geometry from sysfs
+#   VIREO-GUEST error=WHAT ... end               something the harness should fail on
+#   VIREO-GUEST phase=1 ready                    whole frame written (one write)
+#   VIREO-GUEST phase=2 ready                    damage rectangles written, after the host sent "next"
+# Host commands (one line each): "next" (phase 2, once), "poweroff".
+/bin/busybox mkdir -p /proc /sys /dev /tmp /bin /sbin
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+
+# Talk on ttyS0 directly: markers and commands must not depend on which device the console is.
+exec 0<>/dev/ttyS0 1>&0 2>&0
+stty -echo 2>/dev/null || true   # the host's "next" would otherwise be echoed into the log
+dmesg -n 1                       # kernel messages interleaved mid-line would break the markers
+
+echo "VIREO-GUEST boot kernel=$(uname -r) ok"
+
+# Modules in dependency order (build-guest.sh resolved modules.dep).
+while read -r m; do
+    insmod "/lib/modules/$m" || echo "VIREO-GUEST error=insmod module=$m end"
+done < /etc/vireo-modules
+
+i=0
+while [ ! -e /dev/fb0 ] && [ "$i" -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+if [ ! -e /dev/fb0 ]; then
+    echo "VIREO-GUEST error=no-fb0 end"
+    dmesg | tail -n 30
+    poweroff -f
+fi
+
+# Keep the text console off the picture.
+for v in /sys/class/vtconsole/vtcon*; do
+    case "$(cat "$v/name" 2>/dev/null)" in
+        *"frame buffer"*) echo 0 > "$v/bind" ;;
+    esac
+done
+echo 0 > /sys/class/graphics/fbcon/cursor_blink 2>/dev/null || true
+
+size="$(cat /sys/class/graphics/fb0/virtual_size)"
+stride="$(cat /sys/class/graphics/fb0/stride)"
+name="$(cat /sys/class/graphics/fb0/name)"
+echo "VIREO-GUEST fb name=$name size=$size stride=$stride end"
+if [ "$size" != "1280,800" ] || [ "$stride" != "5120" ]; then
+    echo "VIREO-GUEST error=geometry size=$size stride=$stride want=1280,800/5120 end"
+fi
+
+sh /pattern.sh frame /dev/fb0 && echo "VIREO-GUEST phase=1 ready"
+
+phase2_done=0
+while read -r line; do
+    case "$line" in
+        next)
+            if [ "$phase2_done" = 0 ]; then
+                sh /pattern.sh damage /dev/fb0 && echo "VIREO-GUEST phase=2 ready"
+                phase2_done=1
+            fi
+            ;;
+        poweroff) poweroff -f ;;
+    esac
+done
+# stdin closed: stay alive (PID 1 must not exit), the harness kills QEMU.
+while :; do sleep 3600; done
