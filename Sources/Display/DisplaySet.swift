@@ -125,6 +125,30 @@ public final class DisplaySet: Sendable {
         changed.broadcast()
     }
 
+    /// Copies `rect` (inside the scanout) as tightly packed BGRX rows into `out` (rect.width*rect.height*4 bytes).
+    /// Returns false when the scanout is off or the rect does not fit.
+    public func copyRect(_ index: Int, _ rect: Rect, into out: UnsafeMutableRawBufferPointer) -> Bool {
+        state.withLock { s in
+            guard s.scanouts.indices.contains(index), s.scanouts[index].enabled else { return false }
+            let f = s.scanouts[index].frame
+            guard rect.isInside(width: f.width, height: f.height),
+                  out.count >= Int(rect.width) * Int(rect.height) * 4 else { return false }
+            let rowBytes = Int(rect.width) * 4
+            f.pixels.withUnsafeBytes { src in
+                if rect.x == 0 && rect.width == f.width {
+                    let start = Int(rect.y) * f.stride
+                    out.baseAddress!.copyMemory(from: src.baseAddress! + start, byteCount: rowBytes * Int(rect.height))
+                    return
+                }
+                for row in 0..<Int(rect.height) {
+                    let from = (Int(rect.y) + row) * f.stride + Int(rect.x) * 4
+                    (out.baseAddress! + row * rowBytes).copyMemory(from: src.baseAddress! + from, byteCount: rowBytes)
+                }
+            }
+            return true
+        }
+    }
+
     /// A consistent copy of a scanout's picture, or nil when it is unknown or disabled.
     public func snapshot(_ index: Int) -> Frame? {
         state.withLock { s in

@@ -31,6 +31,12 @@ public enum ChainError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A chain that failed its checks; `head` still goes back to the driver (used, length 0).
+public struct BadChain: Error, Equatable, Sendable {
+    public let head: UInt16
+    public let error: ChainError
+}
+
 public struct DescriptorChain: Sendable {
     public let head: UInt16
     public var readable: [ChainBuffer] = []
@@ -44,13 +50,13 @@ public struct DescriptorChain: Sendable {
     public var writableLength: UInt64 { writable.reduce(0) { $0 + UInt64($1.length) } }
 
     /// Walks from `head`. Failure carries the reason; the caller still returns `head` to the driver.
-    static func walk(head: UInt16, layout: VirtqueueLayout, dma: DMASpace) -> Result<DescriptorChain, ChainError> {
+    static func walk(head: UInt16, layout: VirtqueueLayout, dma: DMASpace) -> Result<DescriptorChain, BadChain> {
         var chain = DescriptorChain(head: head)
         do throws(ChainError) {
             try chain.collect(table: layout.descTable, count: UInt32(layout.size), start: head, dma: dma, indirect: false)
             return .success(chain)
         } catch {
-            return .failure(error)
+            return .failure(BadChain(head: head, error: error))
         }
     }
 

@@ -67,7 +67,7 @@ public struct Virtqueue: Sendable {
 
     /// The next available chain, walked and checked, or nil when the driver has published nothing new.
     /// A `ChainError` concerns one chain: the caller returns it used with length 0 and goes on.
-    public mutating func popChain(dma: DMASpace) throws(VirtqueueError) -> Result<DescriptorChain, ChainError>? {
+    public mutating func popChain(dma: DMASpace) throws(VirtqueueError) -> Result<DescriptorChain, BadChain>? {
         let availIdx: UInt16
         do { availIdx = try dma.load(UInt16.self, at: layout.availRing + 2) } catch { throw .memory(error) }
         let pending = availIdx &- lastAvailIdx

@@ -1,0 +1,293 @@
+// GPUConnection+Messages: one handler per vhost-user request. Each validates sizes, fd counts and values before
+// changing state; a refusal is a ProtocolViolation (NACK with REPLY_ACK, else the connection closes).
+import GuestMemory
+import VhostUser
+import VireoSystem
+import Virtio
+import VirtioGPU
+import Wire
+
+extension GPUConnection {
+    /// Returns the reply payload for requests that have one.
+    func handle(_ m: VhostUserMessage) throws -> [UInt8]? {
+        guard let request = m.request else { throw ProtocolViolation("unknown request \(m.header.request)") }
+        var r = WireReader(m.payload)
+        func expectSize(_ n: Int) throws {
+            guard m.payload.count == n else {
+                throw ProtocolViolation("\(request): payload is \(m.payload.count) bytes, expected \(n)")
+            }
+        }
+        func expectFDs(_ n: Int) throws {
+            guard m.fds.count == n else { throw ProtocolViolation("\(request): \(m.fds.count) fds, expected \(n)") }
+        }
+        let fdTakers: Set<VhostUserRequest> = [.setMemTable, .addMemReg, .remMemReg, .setVringKick, .setVringCall,
+                                               .setVringErr, .gpuSetSocket]
+        if !fdTakers.contains(request) { try expectFDs(0) }
+
+        switch request {
+        case .getFeatures:
+            try expectSize(0)
+            return u64(Self.offeredFeatures)
+        case .setFeatures:
+            try expectSize(8)
+            let f: UInt64 = try r.read()
+            guard f & ~Self.offeredFeatures == 0 else {
+                throw ProtocolViolation("SET_FEATURES 0x\(String(f, radix: 16)) has bits never offered")
+            }
+            features = f
+            device.setNegotiatedFeatures(f)
+            for i in queues.indices { queues[i].queue?.eventIdx = f & FeatureBit.eventIdx != 0 }
+            return nil
+        case .getProtocolFeatures:
+            try expectSize(0)
+            return u64(Self.offeredProtocolFeatures)
+        case .setProtocolFeatures:
+            try expectSize(8)
+            let f: UInt64 = try r.read()
+            guard f & ~Self.offeredProtocolFeatures == 0 else {
+                throw ProtocolViolation("SET_PROTOCOL_FEATURES 0x\(String(f, radix: 16)) has bits never offered")
+            }
+            protocolFeatures = f
+            return nil
+        case .setOwner:
+            try expectSize(0)
+            ownerSet = true
+            return nil
+        case .resetOwner, .resetDevice:
+            try expectSize(0)
+            resetDevice()
+            return nil
+        case .getQueueNum:
+            try expectSize(0)
+            return u64(UInt64(Self.queueCount))
+        case .getMaxMemSlots:
+            try expectSize(0)
+            return u64(UInt64(config.maxMemSlots))
+        case .setMemTable:
+            let table: VhostUserMemory
+            do { table = try VhostUserMemory(from: &r) } catch { throw ProtocolViolation("SET_MEM_TABLE: \(error)") }
+            try expectFDs(table.regions.count)
+            try setMemoryTable(table.regions, fds: m.fds)
+            return nil
+        case .addMemReg:
+            try expectSize(8 + VhostUserMemoryRegion.size)
+            try expectFDs(1)
+            _ = try r.read(UInt64.self)   // padding
+            let region = try VhostUserMemoryRegion(from: &r)
+            guard regions.count < config.maxMemSlots else {
+                throw ProtocolViolation("ADD_MEM_REG: all \(config.maxMemSlots) slots are used")
+            }
+            try setMemoryTable(regions.map { regionMessage($0.layout) } + [region],
+                               fds: [], keeping: regions, newFD: m.fds[0])
+            return nil
+        case .remMemReg:
+            try expectSize(8 + VhostUserMemoryRegion.size)
+            guard m.fds.count <= 1 else { throw ProtocolViolation("REM_MEM_REG: \(m.fds.count) fds") }
+            _ = try r.read(UInt64.self)
+            let region = try VhostUserMemoryRegion(from: &r)
+            guard let i = regions.firstIndex(where: {
+                $0.layout.guestPhysAddr == region.guestPhysAddr && $0.layout.memorySize == region.memorySize
+            }) else { throw ProtocolViolation("REM_MEM_REG: no region at 0x\(String(region.guestPhysAddr, radix: 16))") }
+            var kept = regions
+            kept.remove(at: i)
+            try adopt(kept)
+            return nil
+        case .setVringNum:
+            try expectSize(VringState.size)
+            let s = try VringState(from: &r)
+            let i = try queueIndex(s.index, request)
+            guard VirtqueueLayout.isValidSize(s.num) else {
+                throw ProtocolViolation("SET_VRING_NUM: \(s.num) is not a power of two in 1...32768")
+            }
+            guard !queues[i].started else { throw ProtocolViolation("SET_VRING_NUM on started ring \(i)") }
+            queues[i].num = s.num
+            return nil
+        case .setVringAddr:
+            try expectSize(VringAddr.size)
+            let a = try VringAddr(from: &r)
+            let i = try queueIndex(a.index, request)
+            for (what, addr) in [("descriptor table", a.descUserAddr), ("used ring", a.usedUserAddr),
+                                 ("available ring", a.availUserAddr)]
+            where memory.guestAddress(ofUserAddress: addr) == nil {
+                throw ProtocolViolation("SET_VRING_ADDR: \(what) address 0x\(String(addr, radix: 16)) is not mapped")
+            }
+            queues[i].addr = a
+            if queues[i].started { try startQueue(i) }
+            return nil
+        case .setVringBase:
+            try expectSize(VringState.size)
+            let s = try VringState(from: &r)
+            let i = try queueIndex(s.index, request)
+            guard s.num <= UInt32(UInt16.max) else { throw ProtocolViolation("SET_VRING_BASE: \(s.num) > 65535") }
+            guard !queues[i].started else { throw ProtocolViolation("SET_VRING_BASE on started ring \(i)") }
+            queues[i].base = UInt16(s.num)
+            return nil
+        case .getVringBase:
+            try expectSize(VringState.size)
+            let s = try VringState(from: &r)
+            let i = try queueIndex(s.index, request)
+            // Stopping the ring: answer the next avail index the device would have read.
+            if let kick = queues[i].kick { epoll.remove(kick) }
+            let last = queues[i].stop()
+            return VringState(index: s.index, num: UInt32(last)).encoded
+        case .setVringKick, .setVringCall, .setVringErr:
+            try expectSize(8)
+            let v: UInt64 = try r.read()
+            let i = try queueIndex(UInt32(v & 0xff), request)
+            let noFD = v & 0x100 != 0
+            guard v & ~UInt64(0x1ff) == 0 else { throw ProtocolViolation("\(request): reserved bits set in 0x\(String(v, radix: 16))") }
+            try expectFDs(noFD ? 0 : 1)
+            let fd = m.fds.first
+            switch request {
+            case .setVringKick:
+                guard let fd else { throw ProtocolViolation("SET_VRING_KICK without fd: polling is not supported") }
+                if let old = queues[i].kick {
+                    epoll.remove(old)
+                    queues[i].started = false
+                }
+                queues[i].kick = fd
+                try startQueue(i)
+            case .setVringCall: queues[i].call = fd
+            default: queues[i].err = fd
+            }
+            return nil
+        case .setVringEnable:
+            try expectSize(VringState.size)
+            let s = try VringState(from: &r)
+            let i = try queueIndex(s.index, request)
+            guard s.num <= 1 else { throw ProtocolViolation("SET_VRING_ENABLE: \(s.num) is neither 0 nor 1") }
+            queues[i].enabled = s.num == 1
+            if queues[i].enabled && queues[i].started { handleKick(i) }
+            return nil
+        case .getConfig:
+            let c: VhostUserConfig
+            do { c = try VhostUserConfig(from: &r) } catch { throw ProtocolViolation("GET_CONFIG: \(error)") }
+            let space = device.configSpace
+            guard c.offset <= UInt32(space.count), c.size <= UInt32(space.count) - c.offset else {
+                throw ProtocolViolation("GET_CONFIG: \(c.size) bytes at \(c.offset) outside the \(space.count)-byte config", fatal: true)
+            }
+            let slice = Array(space[Int(c.offset)..<Int(c.offset + c.size)])
+            return VhostUserConfig(offset: c.offset, size: c.size, flags: c.flags, payload: slice).encoded
+        case .setConfig:
+            let c: VhostUserConfig
+            do { c = try VhostUserConfig(from: &r) } catch { throw ProtocolViolation("SET_CONFIG: \(error)") }
+            guard c.offset <= 24, c.size <= 24 - c.offset else {
+                throw ProtocolViolation("SET_CONFIG: \(c.size) bytes at \(c.offset) outside the config space")
+            }
+            device.writeConfig(offset: c.offset, bytes: c.payload)
+            return nil
+        case .setStatus:
+            try expectSize(8)
+            let v: UInt64 = try r.read()
+            guard v <= 0xff else { throw ProtocolViolation("SET_STATUS: 0x\(String(v, radix: 16)) is not a status byte") }
+            status = UInt8(v)
+            if v == 0 { resetDevice() }
+            return nil
+        case .getStatus:
+            try expectSize(0)
+            return u64(UInt64(status))
+        case .gpuSetSocket:
+            try expectSize(0)
+            try expectFDs(1)
+            attachSideChannel(m.fds[0])
+            return nil
+        default:
+            throw ProtocolViolation("\(request) is not supported by a GPU backend")
+        }
+    }
+
+    func queueIndex(_ index: UInt32, _ request: VhostUserRequest) throws -> Int {
+        guard index < UInt32(Self.queueCount) else {
+            throw ProtocolViolation("\(request): vring index \(index) out of range (GPU has \(Self.queueCount))")
+        }
+        return Int(index)
+    }
+
+    func regionMessage(_ l: MemoryRegionLayout) -> VhostUserMemoryRegion {
+        VhostUserMemoryRegion(guestPhysAddr: l.guestPhysAddr, memorySize: l.memorySize,
+                              userspaceAddr: l.userspaceAddr, mmapOffset: l.mmapOffset)
+    }
+
+    /// Validates the whole table before mapping anything; maps new regions; swaps the snapshot.
+    func setMemoryTable(_ table: [VhostUserMemoryRegion], fds: [OwnedFD], keeping kept: [MemoryRegion] = [],
+                        newFD: OwnedFD? = nil) throws {
+        let layouts = table.map {
+            MemoryRegionLayout(guestPhysAddr: $0.guestPhysAddr, memorySize: $0.memorySize,
+                               userspaceAddr: $0.userspaceAddr, mmapOffset: $0.mmapOffset)
+        }
+        do { try GuestMemory.validate(layouts) } catch { throw ProtocolViolation("memory table: \(error)") }
+        var mapped = kept
+        if let newFD, let layout = layouts.last {
+            do { mapped.append(try MemoryRegion(layout: layout, fd: newFD)) } catch {
+                throw ProtocolViolation("region at 0x\(String(layout.guestPhysAddr, radix: 16)): \(error)")
+            }
+        } else {
+            mapped = []
+            for (layout, fd) in zip(layouts, fds) {
+                // The mapping must lie within the file: a short file would SIGBUS on access.
+                let fileSize = (try? fd.fileSize()) ?? 0
+                let (end, overflow) = layout.mmapOffset.addingReportingOverflow(layout.memorySize)
+                if fileSize > 0, overflow || end > fileSize {
+                    throw ProtocolViolation("region at 0x\(String(layout.guestPhysAddr, radix: 16)) extends past its file")
+                }
+                do { mapped.append(try MemoryRegion(layout: layout, fd: fd)) } catch {
+                    throw ProtocolViolation("region at 0x\(String(layout.guestPhysAddr, radix: 16)): \(error)")
+                }
+            }
+        }
+        try adopt(mapped)
+    }
+
+    func adopt(_ mapped: [MemoryRegion]) throws {
+        do { memory = try GuestMemory(regions: mapped, maxRegions: config.maxMemSlots) } catch {
+            throw ProtocolViolation("memory table: \(error)")
+        }
+        regions = mapped
+        // Ring addresses are frontend virtual addresses: re-derive them for the new table.
+        for i in queues.indices where queues[i].started {
+            do { try startQueue(i) } catch {
+                logger.warning("ring \(i) no longer fits the new memory table: \(error)")
+                queues[i].broken = true
+            }
+        }
+    }
+
+    /// Builds the live Virtqueue from num/addr/base once the ring has a kick fd (vhost-user: "started").
+    func startQueue(_ i: Int) throws {
+        guard let kick = queues[i].kick else { return }
+        guard let a = queues[i].addr, queues[i].num > 0 else {
+            throw ProtocolViolation("ring \(i) kicked before SET_VRING_NUM/SET_VRING_ADDR")
+        }
+        guard let desc = memory.guestAddress(ofUserAddress: a.descUserAddr),
+              let avail = memory.guestAddress(ofUserAddress: a.availUserAddr),
+              let used = memory.guestAddress(ofUserAddress: a.usedUserAddr) else {
+            throw ProtocolViolation("ring \(i) addresses are not in the memory table")
+        }
+        let layout = VirtqueueLayout(size: UInt16(queues[i].num),
+                                     descTable: desc, availRing: avail, usedRing: used)
+        let base = queues[i].queue?.lastAvailIdx ?? queues[i].base
+        do {
+            queues[i].queue = try Virtqueue(layout: layout, dma: dma, eventIdx: features & FeatureBit.eventIdx != 0,
+                                            base: base)
+        } catch { throw ProtocolViolation("ring \(i): \(error)") }
+        if !queues[i].started {
+            try epoll.add(kick, tag: UInt64(i))
+            queues[i].started = true
+        }
+        queues[i].broken = false
+        // Without protocol features rings start enabled (vhost-user "Ring states").
+        if features & FeatureBit.protocolFeatures == 0 { queues[i].enabled = true }
+        handleKick(i)
+    }
+
+    func resetDevice() {
+        for i in queues.indices {
+            if let kick = queues[i].kick { epoll.remove(kick) }
+            _ = queues[i].stop()
+            queues[i] = QueueState()
+        }
+        device.reset()
+        features = 0
+        status = 0
+    }
+}

@@ -1,0 +1,100 @@
+// GPUConnection+SideChannel: talking to the frontend's display (vhost-user-gpu). The frontend decides the display
+// modes and EDID; Vireo sends it scanouts, pixel updates and the cursor. A failing channel is dropped, and the
+// device goes on serving the guest (Vireo's own PNG/VNC export keeps working).
+import Display
+import VhostUser
+import VireoSystem
+import VirtioGPU
+import Wire
+
+extension GPUConnection {
+    func attachSideChannel(_ fd: OwnedFD) {
+        let channel = GPUSideChannel(socket: fd)
+        sideChannel = channel
+        do {
+            var r = WireReader(try channel.call(.getProtocolFeatures))
+            let offered: UInt64 = try r.read()
+            sideChannelFeatures = offered & GPUSideChannel.protocolFeatureEDID
+            var w = WireWriter()
+            w.write(sideChannelFeatures)
+            try channel.send(.setProtocolFeatures, payload: w.bytes)
+            logger.info("display channel attached (frontend EDID: \(sideChannelFeatures != 0))")
+        } catch {
+            dropSideChannel(error)
+        }
+    }
+
+    func dropSideChannel(_ error: any Error) {
+        logger.warning("display channel dropped: \(error)")
+        sideChannel = nil
+    }
+
+    /// GET_DISPLAY_INFO and GET_EDID answer what the frontend's display says.
+    func askFrontendBeforeCommand(_ request: [UInt8]) {
+        guard let channel = sideChannel, request.count >= 24 else { return }
+        var r = WireReader(request)
+        guard let type = try? r.read(UInt32.self) else { return }
+        do {
+            if type == Self.getDisplayInfoType {
+                // Reply: virtio_gpu_resp_display_info: 24-byte header, then 16 x (rect 16 bytes, enabled, flags).
+                var info = WireReader(try channel.call(.getDisplayInfo))
+                try info.skip(24)
+                var modes = displays.modes
+                for i in 0..<DisplaySet.maxScanouts {
+                    let x: UInt32 = try info.read(), y: UInt32 = try info.read()
+                    let w: UInt32 = try info.read(), h: UInt32 = try info.read()
+                    let enabled: UInt32 = try info.read()
+                    _ = try info.read(UInt32.self)
+                    if i < modes.count { modes[i] = DisplayMode(enabled: enabled != 0, width: w, height: h, x: x, y: y) }
+                }
+                displays.setModes(modes)
+            } else if type == Self.getEDIDType, sideChannelFeatures & GPUSideChannel.protocolFeatureEDID != 0 {
+                guard request.count >= 28 else { return }
+                var rr = WireReader(Array(request[24..<28]))
+                let scanout: UInt32 = try rr.read()
+                guard scanout < UInt32(displays.count) else { return }
+                var w = WireWriter(); w.write(scanout)
+                // Reply: virtio_gpu_resp_edid: header 24, size u32, padding u32, edid[1024].
+                var e = WireReader(try channel.call(.getEDID, payload: w.bytes))
+                try e.skip(24)
+                let size: UInt32 = try e.read()
+                _ = try e.read(UInt32.self)
+                guard size <= 1024 else { return }
+                device.frontendEDID[Int(scanout)] = try e.readBytes(Int(size))
+            }
+        } catch {
+            dropSideChannel(error)
+        }
+    }
+
+    /// Sends the device's display events, reading pixels from the DisplaySet (already converted to x8r8g8b8).
+    func forward(_ events: [GPUDisplayEvent]) {
+        guard let channel = sideChannel, !events.isEmpty else { return }
+        do {
+            for event in events {
+                switch event {
+                case .scanout(let index, let width, let height):
+                    try channel.scanout(UInt32(index), width: width, height: height)
+                case .update(let index, let rect):
+                    guard !rect.isEmpty else { continue }
+                    var ok = true
+                    try channel.update(UInt32(index), x: rect.x, y: rect.y, width: rect.width, height: rect.height) {
+                        ok = displays.copyRect(index, rect, into: $0)
+                    }
+                    if !ok { logger.debug("update of \(rect) on scanout \(index) skipped: scanout changed") }
+                case .cursorUpdate(let cursor):
+                    if cursor.visible {
+                        try channel.cursorUpdate(cursor.scanout, x: cursor.x, y: cursor.y, hotX: cursor.hotX,
+                                                 hotY: cursor.hotY, argb: cursor.image)
+                    } else {
+                        try channel.cursorPosition(cursor.scanout, x: cursor.x, y: cursor.y, visible: false)
+                    }
+                case .cursorMove(let scanout, let x, let y):
+                    try channel.cursorPosition(scanout, x: x, y: y, visible: true)
+                }
+            }
+        } catch {
+            dropSideChannel(error)
+        }
+    }
+}
