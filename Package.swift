@@ -50,7 +50,8 @@ let package = Package(
 
         // Test support: plays the hypervisor (vhost-user frontend) and the guest driver over real sockets.
         .target(name: "VireoTestSupport", dependencies: [
-            "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU",
+            "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU", "Display", "VireoServer",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "VireoSystem"]),

@@ -1,0 +1,101 @@
+// GPUTestBench: a running Vireo GPU server on a real socket with a frontend and guest driver attached: the
+// harness that unit and integration tests drive, like QEMU plus a guest kernel would.
+import Display
+import Foundation
+import GuestMemory
+import Logging
+import VhostUser
+import VireoServer
+import VireoSystem
+
+public final class GPUTestBench: @unchecked Sendable {
+    // Sendable: one test drives it; the server runs on its own thread.
+    public let server: GPUServer
+    public let frontend: VhostUserFrontend
+    public let ram: GuestRAM
+    public let controlq: GuestRing
+    public let cursorq: GuestRing
+    public let display: FakeDisplayFrontend?
+    private let serverDone = Mutex_(false)
+
+    /// Starts a server on one end of a socketpair and sets the device up as QEMU would.
+    public init(config: ServerConfig = ServerConfig(), ram: GuestRAM? = nil, sideChannel: FakeDisplayFrontend? = nil,
+                withoutFeatures: UInt64 = 0, withoutProtocolFeatures: UInt64 = 0, setup: Bool = true,
+                indirect: Bool = false) throws {
+        var logger = Logger(label: "vireo-test")
+        logger.logLevel = ProcessInfo.processInfo.environment["VIREO_TEST_LOG"] != nil ? .debug : .critical
+        server = GPUServer(config: config, logger: logger)
+        let (ours, theirs) = try UnixSocket.pair()
+        let server = self.server
+        let done = serverDone
+        Thread { server.serve(socket: theirs); done.set(true) }.start()
+        frontend = VhostUserFrontend(socket: ours)
+        self.ram = try ram ?? GuestRAM()
+        controlq = try GuestRing(ram: self.ram, size: 64)
+        cursorq = try GuestRing(ram: self.ram, size: 16)
+        display = sideChannel
+        if setup {
+            try frontend.negotiate(withoutFeatures: withoutFeatures, withoutProtocolFeatures: withoutProtocolFeatures)
+            try frontend.setMemTable(self.ram)
+            if let sideChannel { _ = try frontend.request(.gpuSetSocket, fds: [sideChannel.backendEnd.duplicate()]) }
+            try frontend.setupRing(0, controlq, ram: self.ram)
+            try frontend.setupRing(1, cursorq, ram: self.ram)
+        }
+        self.useIndirect = indirect
+    }
+    public var useIndirect: Bool
+
+    /// True once the server's connection ended (closed by either side).
+    public var connectionEnded: Bool { serverDone.get() }
+    public func waitConnectionEnded(timeout: TimeInterval = 5) -> Bool {
+        let deadline = Date() + timeout
+        while Date() < deadline { if connectionEnded { return true }; Thread.sleep(forTimeInterval: 0.01) }
+        return connectionEnded
+    }
+
+    /// Sends one command on `queue` and returns the response bytes (nil on timeout).
+    public func submit(_ request: [UInt8], queue: Int = 0, responseSize: Int = 24, splitAt: Int? = nil) -> [UInt8]? {
+        let ring = queue == 0 ? controlq : cursorq
+        let req = ram.allocate(UInt64(max(1, request.count)), align: 8)
+        ram.write(request, at: req)
+        let resp = ram.allocate(UInt64(max(1, responseSize)), align: 8)
+        ram.write([UInt8](repeating: 0xee, count: responseSize), at: resp)
+        var buffers: [GuestRing.Buffer]
+        if let splitAt, splitAt > 0, splitAt < request.count {
+            buffers = [.init(address: req, length: UInt32(splitAt), writable: false),
+                       .init(address: req + UInt64(splitAt), length: UInt32(request.count - splitAt), writable: false)]
+        } else {
+            buffers = [.init(address: req, length: UInt32(request.count), writable: false)]
+        }
+        if responseSize > 0 { buffers.append(.init(address: resp, length: UInt32(responseSize), writable: true)) }
+        let head = ring.addChain(buffers, indirect: useIndirect)
+        ring.publish(head)
+        ring.notify()
+        guard let used = ring.waitUsed() else { return nil }
+        return ram.read(Int(used.length), at: resp)
+    }
+
+    /// Puts `bytes` in guest RAM and returns a backing entry list covering them (split into `pieces`).
+    public func backing(_ bytes: [UInt8], pieces: Int = 1, region: Int = 0) -> [(address: UInt64, length: UInt32)] {
+        var entries: [(address: UInt64, length: UInt32)] = []
+        let per = (bytes.count + pieces - 1) / pieces
+        var offset = 0
+        while offset < bytes.count {
+            let n = min(per, bytes.count - offset)
+            let at = ram.allocate(UInt64(n), align: 4096, region: region)
+            ram.write(Array(bytes[offset..<offset + n]), at: at)
+            entries.append((at, UInt32(n)))
+            offset += n
+        }
+        return entries
+    }
+}
+
+/// A tiny lock-protected value (test support only).
+final class Mutex_<T: Sendable>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+    init(_ v: T) { value = v }
+    func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
+    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
+}

@@ -1,1 +1,0 @@
-// VireoTestSupport: placeholder until its first file lands.
