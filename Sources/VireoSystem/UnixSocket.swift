@@ -35,12 +35,14 @@ public enum UnixSocket {
 
     /// Sends all of `bytes`, the descriptors with the first chunk.
     public static func send(_ sock: OwnedFD, _ bytes: [UInt8], fds: [OwnedFD] = []) throws(SystemError) {
-        var raw = fds.map(\.rawValue)
+        let raw = fds.map(\.rawValue)
         var offset = 0
         repeat {
             let n = bytes.withUnsafeBytes { buf in
-                cvireo_send_with_fds(sock.rawValue, buf.baseAddress! + offset, buf.count - offset,
-                                     offset == 0 ? &raw : nil, offset == 0 ? Int32(raw.count) : 0)
+                raw.withUnsafeBufferPointer { fdBuf in
+                    cvireo_send_with_fds(sock.rawValue, buf.baseAddress! + offset, buf.count - offset,
+                                         offset == 0 ? fdBuf.baseAddress : nil, offset == 0 ? Int32(raw.count) : 0)
+                }
             }
             if n < 0 {
                 if errno == EAGAIN { _ = try? waitReadable(sock, timeoutMS: 10); continue }

@@ -1,1 +1,0 @@
-// VirtioGPU: placeholder until its first file lands.
