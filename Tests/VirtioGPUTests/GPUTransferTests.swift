@@ -94,14 +94,21 @@ import Testing
     @Test("GPU2D-5.2: TRANSFER_TO_HOST_2D re-checks backing against the current guest memory")
     func memoryChanged() throws {
         let h = try Harness()
-        let old = Self.pattern(128, seed: 4)
-        try h.makeResource(1, 8, 4, at: TestGuest.base1, bytes: old)
-        try h.guest.write(Self.pattern(128, seed: 44), at: TestGuest.base1)
-        // Region 1 is gone from the memory table now.
+        let old = Self.pattern(128, seed: 4), new = Self.pattern(128, seed: 44)
+        // Backing: the first 64 bytes in region 0, the rest in region 1.
+        try h.guest.write(Array(old[..<64]), at: TestGuest.base0)
+        try h.guest.write(Array(old[64...]), at: TestGuest.base1)
+        #expect(h.code(Req.create(1, 2, 8, 4)) == .okNoData)
+        #expect(h.code(Req.attach(1, [(TestGuest.base0, 64), (TestGuest.base1, 64)])) == .okNoData)
+        #expect(h.code(Req.transfer(1, R(0, 0, 8, 4))) == .okNoData)
+        try h.guest.write(Array(new[..<64]), at: TestGuest.base0)
+        try h.guest.write(Array(new[64...]), at: TestGuest.base1)
+        // Region 1 is gone from the memory table now: nothing is copied, not even the rows still readable.
         let shrunk = DMASpace(memory: h.guest.onlyFirstRegion)
         #expect(h.code(Req.transfer(1, R(0, 0, 8, 4)), dma: shrunk) == .errInvalidParameter)
-        #expect(h.code(Req.transfer(1, R(1, 1, 2, 2), offset: 40), dma: shrunk) == .errInvalidParameter)
+        #expect(h.code(Req.transfer(1, R(1, 1, 2, 3), offset: 36), dma: shrunk) == .errInvalidParameter)
         #expect(Self.shown(h, 1, 8, 4) == old)
+        #expect(h.code(Req.transfer(1, R(0, 0, 8, 2)), dma: shrunk) == .okNoData)   // rows in region 0 still work
     }
 
     @Test("GPU2D-5: TRANSFER_TO_HOST_2D of an unknown resource is ERR_INVALID_RESOURCE_ID; empty rect is a no-op")
