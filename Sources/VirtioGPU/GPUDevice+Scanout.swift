@@ -1,0 +1,98 @@
+// GPUDevice+Scanout: GET_DISPLAY_INFO, GET_EDID, SET_SCANOUT, RESOURCE_FLUSH and copying into the DisplaySet.
+import Display
+import Wire
+
+extension GPUDevice {
+    /// GPU2D-5: VIRTIO_GPU_CMD_GET_DISPLAY_INFO answers `virtio_gpu_resp_display_info`: 16 `pmodes`
+    /// (r, enabled, flags), one per scanout, zeros past the scanout count.
+    func getDisplayInfo() -> [UInt8] {
+        var w = WireWriter(capacity: DisplaySet.maxScanouts * 24)
+        let modes = displays.modes.prefix(DisplaySet.maxScanouts)
+        for m in modes {
+            Rect(x: m.x, y: m.y, width: m.width, height: m.height).encode(into: &w)
+            w.write(UInt32(m.enabled ? 1 : 0))
+            w.write(UInt32(0))
+        }
+        w.write(zeros: (DisplaySet.maxScanouts - modes.count) * 24)
+        return w.bytes
+    }
+
+    /// GPU2D-5: VIRTIO_GPU_CMD_GET_EDID (needs VIRTIO_GPU_F_EDID) answers `virtio_gpu_resp_edid`: size, padding,
+    /// edid[1024]. Choice: a scanout id past the count is ERR_INVALID_SCANOUT_ID (QEMU: ERR_INVALID_PARAMETER).
+    func getEDID(_ c: GetEDID) throws(GPUCommandError) -> [UInt8] {
+        guard negotiatedFeatures & GPUFeatures.edid != 0 else { throw .unspec("GET_EDID without VIRTIO_GPU_F_EDID") }
+        let index = try scanoutIndex(c.scanout)
+        var blob: [UInt8]
+        if let given = frontendEDID[index], !given.isEmpty {
+            blob = Array(given.prefix(1024))
+        } else {
+            let m = displays.modes[index]
+            blob = EDIDGenerator.edid(width: m.width, height: m.height, serial: UInt32(index))
+        }
+        var w = WireWriter(capacity: 8 + 1024)
+        w.write(UInt32(blob.count))
+        w.write(UInt32(0))
+        w.write(bytes: blob)
+        w.write(zeros: 1024 - blob.count)
+        return w.bytes
+    }
+
+    /// GPU2D-5: VIRTIO_GPU_CMD_SET_SCANOUT. Resource 0 turns the scanout off; otherwise the scanout shows rect `r`
+    /// of the resource at once (its current content is copied and announced as a whole-scanout update).
+    func setScanout(_ c: SetScanout) throws(GPUCommandError) {
+        let index = try scanoutIndex(c.scanoutID)
+        if c.resourceID == 0 { disableScanout(index); return }
+        let res = try resource(c.resourceID)
+        guard !c.r.isEmpty, c.r.isInside(width: res.width, height: res.height) else {
+            throw .invalidParameter("scanout rect \(c.r) empty or outside resource \(res.id) " +
+                                    "(\(res.width)x\(res.height))")
+        }
+        scanouts[index] = ScanoutBinding(resourceID: res.id, rect: c.r)
+        displays.enable(index, width: c.r.width, height: c.r.height)
+        events.append(.scanout(index: index, width: c.r.width, height: c.r.height))
+        present(res, rect: c.r, on: index)
+    }
+
+    /// GPU2D-5: VIRTIO_GPU_CMD_RESOURCE_FLUSH: every scanout showing the resource gets the part of `r` inside its
+    /// source rectangle.
+    func resourceFlush(_ c: ResourceFlush) throws(GPUCommandError) {
+        let res = try resource(c.resourceID)
+        guard c.r.isInside(width: res.width, height: res.height) else {
+            throw .invalidParameter("flush rect \(c.r) outside resource \(res.id) (\(res.width)x\(res.height))")
+        }
+        for (i, b) in scanouts.enumerated() where b?.resourceID == res.id {
+            present(res, rect: c.r.intersection(b!.rect), on: i)
+        }
+    }
+
+    /// The scanout index for a guest's scanout id. [VIRTIO] 5.7.6.8: ids are below num_scanouts.
+    func scanoutIndex(_ id: UInt32) throws(GPUCommandError) -> Int {
+        guard id < UInt32(displays.count) else { throw .invalidScanoutID(id) }
+        return Int(id)
+    }
+
+    func disableScanout(_ index: Int) {
+        scanouts[index] = nil
+        displays.disable(index)
+        events.append(.scanout(index: index, width: 0, height: 0))
+    }
+
+    /// Converts `rect` (resource coordinates, inside the scanout's source rect) into the scanout's BGRX
+    /// framebuffer and records the damage in scanout coordinates.
+    func present(_ res: GPUResource, rect: Rect, on index: Int) {
+        guard let b = scanouts[index], !rect.isEmpty else { return }
+        let damage = Rect(x: rect.x - b.rect.x, y: rect.y - b.rect.y, width: rect.width, height: rect.height)
+        let format = res.format, srcStride = res.stride
+        res.pixels.withUnsafeBytes { src in
+            displays.update(index, damage: damage) { dst, dstStride in
+                guard dst.count >= (Int(damage.y) + Int(damage.height)) * dstStride else { return }
+                for row in 0..<Int(rect.height) {
+                    let s = (Int(rect.y) + row) * srcStride + Int(rect.x) * 4
+                    let d = (Int(damage.y) + row) * dstStride + Int(damage.x) * 4
+                    format.convertRow(from: src.baseAddress! + s, to: dst.baseAddress! + d, count: Int(rect.width))
+                }
+            }
+        }
+        events.append(.update(index: index, rect: damage))
+    }
+}

@@ -1,0 +1,52 @@
+// GPUDevice+Transfer: TRANSFER_TO_HOST_2D, the DMA from a resource's guest backing into its host pixels.
+import Display
+import GuestMemory
+
+extension GPUDevice {
+    /// GPU2D-5.2: VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D. Row `i` of rect `r` is read from backing offset
+    /// `offset + i*stride` (stride = resource width*4) and lands at (r.x, r.y+i) in the resource.
+    func transferToHost2D(_ c: TransferToHost2D, dma: DMASpace) throws(GPUCommandError) {
+        let res = try resource(c.resourceID)
+        // [VIRTIO] 5.7.6.8: the rectangle is in resource coordinates; outside it is an invalid parameter.
+        guard c.r.isInside(width: res.width, height: res.height) else {
+            throw .invalidParameter("transfer rect \(c.r) outside resource \(res.id) (\(res.width)x\(res.height))")
+        }
+        // A transfer needs backing to read from (as QEMU: ERR_UNSPEC).
+        guard let backing = res.backing else { throw .unspec("resource \(res.id) has no backing") }
+        guard !c.r.isEmpty else { return }
+        let stride = UInt64(res.stride), rowBytes = UInt64(c.r.width) * 4
+        // Last byte read: offset + (height-1)*stride + rowBytes, all in 64 bits (each term < 2^46), checked
+        // against the backing by subtraction.
+        let span = UInt64(c.r.height - 1) * stride + rowBytes
+        guard c.offset <= backing.totalLength, span <= backing.totalLength - c.offset else {
+            throw .invalidParameter("transfer needs backing bytes \(c.offset)+\(span), resource \(res.id) " +
+                                    "has \(backing.totalLength)")
+        }
+        do throws(GuestMemoryError) {
+            try backing.checkReadable(offset: c.offset, length: span, dma: dma)
+        } catch {
+            throw .invalidParameter("backing of resource \(res.id) is no longer readable: \(error)")
+        }
+        let dstStart = Int(c.r.y) * res.stride + Int(c.r.x) * 4
+        var failure: GuestMemoryError?
+        res.pixels.withUnsafeMutableBytes { px in
+            do throws(GuestMemoryError) {
+                if c.r.x == 0 && c.r.width == res.width {
+                    // Full-width rows are contiguous on both sides: one copy.
+                    let out = UnsafeMutableRawBufferPointer(rebasing: px[dstStart..<dstStart + Int(span)])
+                    try backing.copy(from: c.offset, into: out, dma: dma)
+                } else {
+                    for row in 0..<Int(c.r.height) {
+                        let dst = dstStart + row * res.stride
+                        let out = UnsafeMutableRawBufferPointer(rebasing: px[dst..<dst + Int(rowBytes)])
+                        try backing.copy(from: c.offset + UInt64(row) * stride, into: out, dma: dma)
+                    }
+                }
+            } catch { failure = error }
+        }
+        if let failure {
+            // Only reachable when an IOMMU mapping vanished between the check and the copy.
+            throw .invalidParameter("backing of resource \(res.id) changed during the transfer: \(failure)")
+        }
+    }
+}
