@@ -164,14 +164,17 @@ extension GPUConnection {
             do { c = try VhostUserConfig(from: &r) } catch { throw ProtocolViolation("GET_CONFIG: \(error)") }
             let space = device.configSpace
             guard c.offset <= UInt32(space.count), c.size <= UInt32(space.count) - c.offset else {
-                throw ProtocolViolation("GET_CONFIG: \(c.size) bytes at \(c.offset) outside the \(space.count)-byte config", fatal: true)
+                // GET_CONFIG has its own reply, so no NACK: an empty config tells the frontend it failed.
+                logger.warning("GET_CONFIG: \(c.size) bytes at \(c.offset) outside the \(space.count)-byte config")
+                return VhostUserConfig(offset: c.offset, size: 0, flags: c.flags, payload: []).encoded
             }
             let slice = Array(space[Int(c.offset)..<Int(c.offset + c.size)])
             return VhostUserConfig(offset: c.offset, size: c.size, flags: c.flags, payload: slice).encoded
         case .setConfig:
             let c: VhostUserConfig
             do { c = try VhostUserConfig(from: &r) } catch { throw ProtocolViolation("SET_CONFIG: \(error)") }
-            guard c.offset <= 24, c.size <= 24 - c.offset else {
+            let spaceSize = UInt32(device.configSpace.count)
+            guard c.offset <= spaceSize, c.size <= spaceSize - c.offset else {
                 throw ProtocolViolation("SET_CONFIG: \(c.size) bytes at \(c.offset) outside the config space")
             }
             device.writeConfig(offset: c.offset, bytes: c.payload)

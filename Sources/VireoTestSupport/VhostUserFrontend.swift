@@ -106,7 +106,7 @@ public final class VhostUserFrontend: @unchecked Sendable {
         }
     }
 
-    public func getConfig(offset: UInt32 = 0, size: UInt32 = 24) throws -> [UInt8] {
+    public func getConfig(offset: UInt32 = 0, size: UInt32 = 16) throws -> [UInt8] {
         let payload = VhostUserConfig(offset: offset, size: size, flags: 0,
                                       payload: [UInt8](repeating: 0, count: Int(size))).encoded
         var r = WireReader(try request(.getConfig, payload: payload, expectReply: true) ?? [])
