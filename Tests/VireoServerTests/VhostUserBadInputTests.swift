@@ -181,3 +181,38 @@ func ramLayout(_ gpa: UInt64, _ size: UInt64, _ uaddr: UInt64, _ off: UInt64 = 0
         try expectNACK(bench, .remMemReg, payload: w.bytes)   // already gone
     }
 }
+
+@Suite struct HostileGuestRingTests {
+    @Test("A looping chain is returned used with length 0; the next command is served")
+    func badChainThenGood() throws {
+        let bench = try GPUTestBench()
+        let buf = bench.ram.allocate(64)
+        bench.controlq.writeDescriptor(60, address: buf, length: 24, flags: 1, next: 61)
+        bench.controlq.writeDescriptor(61, address: buf, length: 24, flags: 1, next: 60)
+        bench.controlq.publish(60)
+        bench.controlq.notify()
+        let used = try #require(bench.controlq.waitUsed())
+        #expect(used.id == 60 && used.length == 0)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.getDisplayInfo(), responseSize: 408))) == 0x1101)
+    }
+
+    @Test("A corrupt avail index stops that queue only; the connection and the other queue keep working")
+    func corruptAvailIndex() throws {
+        let bench = try GPUTestBench()
+        bench.controlq.setAvailIndex(1000)
+        bench.controlq.notify()
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(bench.controlq.usedIndex == 0)
+        #expect(try bench.frontend.request(.getFeatures, expectReply: true)?.count == 8)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.moveCursor(scanout: 0, x: 1, y: 1), queue: 1))) == 0x1100)
+    }
+
+    @Test("A response buffer too small gets what fits; a command on the wrong queue gets ERR_UNSPEC")
+    func smallResponseAndWrongQueue() throws {
+        let bench = try GPUTestBench()
+        let resp = try #require(bench.submit(GPURequest.getDisplayInfo(), responseSize: 30))
+        #expect(resp.count == 30)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.getDisplayInfo(), queue: 1))) == 0x1200)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.moveCursor(scanout: 0, x: 1, y: 1), queue: 0))) == 0x1200)
+    }
+}
