@@ -31,10 +31,16 @@ extension GPUConnection {
         case .setFeatures:
             try expectSize(8)
             let f: UInt64 = try r.read()
-            guard f & ~Self.offeredFeatures == 0 else {
-                throw ProtocolViolation("SET_FEATURES 0x\(String(f, radix: 16)) has bits never offered")
+            // Device-type bits (0...23) never offered are refused (e.g. F_VIRGL, GPU2D-3). QEMU passes transport
+            // bits it handles itself (e.g. VIRTIO_F_RING_RESET, 40) through to every backend: those are ignored.
+            let unoffered = f & ~Self.offeredFeatures
+            guard unoffered & 0xff_ffff == 0 else {
+                throw ProtocolViolation("SET_FEATURES 0x\(String(f, radix: 16)) has device bits never offered")
             }
-            features = f
+            if unoffered != 0 {
+                logger.debug("SET_FEATURES: ignoring transport bits 0x\(String(unoffered, radix: 16)) the frontend handles")
+            }
+            features = f & Self.offeredFeatures
             device.setNegotiatedFeatures(f)
             for i in queues.indices { queues[i].queue?.eventIdx = f & FeatureBit.eventIdx != 0 }
             return nil

@@ -8,9 +8,19 @@ import VirtioGPU
 import Wire
 
 extension GPUConnection {
+    /// GPU_SET_SOCKET arrives while the frontend waits for our ack, so its display cannot answer yet: the
+    /// handshake happens on first use.
     func attachSideChannel(_ fd: OwnedFD) {
-        let channel = GPUSideChannel(socket: fd)
-        sideChannel = channel
+        sideChannel = GPUSideChannel(socket: fd)
+        sideChannelNegotiated = false
+        logger.info("display channel attached")
+    }
+
+    /// The side channel after its protocol-feature handshake, or nil.
+    func readySideChannel() -> GPUSideChannel? {
+        guard let channel = sideChannel else { return nil }
+        if sideChannelNegotiated { return channel }
+        sideChannelNegotiated = true
         do {
             var r = WireReader(try channel.call(.getProtocolFeatures))
             let offered: UInt64 = try r.read()
@@ -18,9 +28,11 @@ extension GPUConnection {
             var w = WireWriter()
             w.write(sideChannelFeatures)
             try channel.send(.setProtocolFeatures, payload: w.bytes)
-            logger.info("display channel attached (frontend EDID: \(sideChannelFeatures != 0))")
+            logger.info("display channel ready (frontend EDID: \(sideChannelFeatures != 0))")
+            return channel
         } catch {
             dropSideChannel(error)
+            return nil
         }
     }
 
@@ -31,7 +43,7 @@ extension GPUConnection {
 
     /// GET_DISPLAY_INFO and GET_EDID answer what the frontend's display says.
     func askFrontendBeforeCommand(_ request: [UInt8]) {
-        guard let channel = sideChannel, request.count >= 24 else { return }
+        guard request.count >= 24, let channel = readySideChannel() else { return }
         var r = WireReader(request)
         guard let type = try? r.read(UInt32.self) else { return }
         do {
@@ -69,7 +81,7 @@ extension GPUConnection {
 
     /// Sends the device's display events, reading pixels from the DisplaySet (already converted to x8r8g8b8).
     func forward(_ events: [GPUDisplayEvent]) {
-        guard let channel = sideChannel, !events.isEmpty else { return }
+        guard !events.isEmpty, let channel = readySideChannel() else { return }
         do {
             for event in events {
                 switch event {

@@ -28,6 +28,7 @@ public final class GPUConnection: @unchecked Sendable {
     var queues = [QueueState(), QueueState()]
     var sideChannel: GPUSideChannel?
     var sideChannelFeatures: UInt64 = 0
+    var sideChannelNegotiated = false
     let epoll: Epoll
 
     static let queueCount = 2
