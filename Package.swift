@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "VirtioGPUTests", dependencies: ["VirtioGPU", "Display", "GuestMemory", "VireoSystem", "Wire"]),
         .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display"]),
         .testTarget(name: "VireoServerTests", dependencies: [
-            "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "Display", "VireoSystem", "Wire",
+            "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "Display", "DisplayPNG", "VireoSystem", "Wire",
         ]),
     ],
     swiftLanguageModes: [.v6]

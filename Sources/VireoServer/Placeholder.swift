@@ -1,1 +1,0 @@
-// VireoServer: placeholder until its first file lands.
