@@ -10,8 +10,9 @@ struct LCG {
     mutating func next() -> UInt32 { state = state &* 1_664_525 &+ 1_013_904_223; return state >> 8 }
 }
 
-/// Wallpaper gradient, a taskbar with icons, three windows with title bars and lines of text drawn from 64 glyphs.
-func desktopFrame(width: Int, height: Int) -> Frame {
+/// Wallpaper gradient, a taskbar with icons, three windows with title bars and lines of text drawn from 64 glyphs,
+/// one line every `lineSpacing` pixels (20: windows full of text; 60: sparse text).
+func desktopFrame(width: Int, height: Int, lineSpacing: Int = 20) -> Frame {
     let set = DisplaySet(modes: [DisplayMode(enabled: true, width: UInt32(width), height: UInt32(height))])
     set.enable(0, width: UInt32(width), height: UInt32(height))
     set.update(0, damage: Rect(x: 0, y: 0, width: UInt32(width), height: UInt32(height))) { p, stride in
@@ -49,7 +50,7 @@ func desktopFrame(width: Int, height: Int) -> Frame {
                     }
                     tx += 8
                 }
-                ty += 20
+                ty += lineSpacing
             }
         }
     }
@@ -91,7 +92,12 @@ let configs: [(String, PNGOptions)] = [
     ("level 6 ADAPT default (.small)", .small),
     ("level 0 NONE", PNGOptions(zlibLevel: 0, filter: .none, strategy: .default)),
 ]
-for (name, frame) in [("desktop", desktopFrame(width: 1920, height: 1080)), ("noise", noiseFrame(width: 1920, height: 1080))] {
+let frames = [
+    ("desktop, dense text", desktopFrame(width: 1920, height: 1080)),
+    ("desktop, sparse text", desktopFrame(width: 1920, height: 1080, lineSpacing: 60)),
+    ("noise", noiseFrame(width: 1920, height: 1080)),
+]
+for (name, frame) in frames {
     print("\(name) 1920x1080, \(runs) runs, medians (minimums)")
     for (label, options) in configs {
         var wall: [Double] = [], cpu: [Double] = []
