@@ -17,13 +17,20 @@ struct APIError: HTTPResponseError, Sendable {
 }
 
 extension Response {
-    /// A JSON response; encoding our own Encodable values cannot fail, but if it did the client gets a 500.
+    /// A JSON response. Encoding our own Encodable values does not fail; if it ever did, the client gets a 500.
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(value)) ?? Data(#"{"error":"response encoding failed"}"#.utf8)
+        var status = status
+        let data: Data
+        do {
+            data = try encoder.encode(value)
+        } catch {
+            status = .internalServerError
+            data = Data(#"{"error":"response encoding failed"}"#.utf8)
+        }
         return Response(
-            status: data.isEmpty ? .internalServerError : status,
+            status: status,
             headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
