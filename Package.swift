@@ -47,6 +47,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Benchmarks (not tests: they measure, never assert timing).
+        .executableTarget(name: "png-bench", dependencies: ["DisplayPNG", "Display"], path: "Benchmarks/PNGBench"),
 
         // Test support: plays the hypervisor (vhost-user frontend) and the guest driver over real sockets.
         .target(name: "VireoTestSupport", dependencies: [
@@ -59,7 +61,7 @@ let package = Package(
         .testTarget(name: "VirtioGPUTests", dependencies: ["VirtioGPU", "Display", "GuestMemory", "VireoSystem", "Wire"]),
         .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display"]),
         .testTarget(name: "VireoServerTests", dependencies: [
-            "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "Display", "VireoSystem", "Wire",
+            "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "Display", "DisplayPNG", "VireoSystem", "Wire",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,1 +1,0 @@
-// DisplayPNG: placeholder until its first file lands.

@@ -1,2 +1,0 @@
-import Testing
-@Test func placeholderDisplayPNGTests() { #expect(Bool(true)) }
