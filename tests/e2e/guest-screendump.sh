@@ -8,8 +8,13 @@
 #   tests/e2e/guest-screendump.sh --peer10           QEMU 10's vhost-user-gpu (from scripts/fetch-qemu10.sh)
 #   tests/e2e/guest-screendump.sh --inproc           reference: QEMU's in-process virtio-gpu-pci, no backend
 # Options: --kernel 6.1|6.12 (E2E_KERNEL), --mem MiB (E2E_MEM_MB); the rest of the environment is in lib.sh.
-# Hook: EXTRA_CHECK_CMD='cmd args' runs after each phase's screen matched, as: cmd args PHASE EXPECTED.ppm,
-#   with E2E_PHASE, E2E_WORK, E2E_BACKEND_SOCK exported; a non-zero exit fails that phase's extra check.
+# Hook: EXTRA_CHECK_CMD runs after each phase's screendump check, counted as a check of its own:
+#   - an executable file: run as  FILE PHASE EXPECTED.ppm
+#   - otherwise a bash snippet, run with $1=PHASE $2=EXPECTED.ppm, e.g.
+#     EXTRA_CHECK_CMD='curl -sf http://127.0.0.1:8080/v1/screenshot -o "$E2E_WORK/own-$1.png" &&
+#                      tests/e2e/compare-images.sh "$E2E_WORK/own-$1.png" "$2"'
+#   Exported to it: E2E_PHASE, E2E_EXPECTED, E2E_WORK (the run's folder), E2E_BACKEND_SOCK, E2E_QMP_SOCK.
+#   Non-zero exit = that phase's extra check fails.
 # Phases: 1 = the whole frame in one write; 2 = three damage rectangles after the host sends "next".
 # Exit 0 when every check passed; the last line is "e2e: N passed, N failed".
 set -euo pipefail
@@ -37,7 +42,8 @@ fi
 
 e2e_init
 backend="${backend//\{qemu10-vhost-user-gpu\}/$QEMU10_VHOST_USER_GPU}"
-label="${mode}${backend:+ (${backend%% *})}"
+first="${backend%% *}"
+label="${mode}${backend:+ (${first##*/})}"
 
 finish() {
     e2e_log "whole run $(e2e_elapsed "$E2E_T0") s"
@@ -58,9 +64,14 @@ e2e_start_guest "$mode"
 # extra_check PHASE: the caller's hook, counted as its own check.
 extra_check() {
     [[ -n "${EXTRA_CHECK_CMD:-}" ]] || return 0
-    local phase="$1"
-    if E2E_PHASE="$phase" E2E_WORK="$E2E_WORK" E2E_BACKEND_SOCK="${E2E_BACKEND_SOCK:-}" \
-        bash -c "${EXTRA_CHECK_CMD} \"\$@\"" extra-check "$phase" "${E2E_WORK}/expected-${phase}.ppm"; then
+    local phase="$1" expected="${E2E_WORK}/expected-${1}.ppm" runner
+    if [[ -f "$EXTRA_CHECK_CMD" && -x "$EXTRA_CHECK_CMD" ]]; then
+        runner=("$EXTRA_CHECK_CMD" "$phase" "$expected")
+    else
+        runner=(bash -c "$EXTRA_CHECK_CMD" extra-check "$phase" "$expected")
+    fi
+    if E2E_PHASE="$phase" E2E_EXPECTED="$expected" E2E_WORK="$E2E_WORK" E2E_BACKEND_SOCK="${E2E_BACKEND_SOCK:-}" \
+        E2E_QMP_SOCK="${E2E_WORK}/qmp.sock" "${runner[@]}"; then
         e2e_pass "${label}: phase ${phase} extra check"
     else
         e2e_fail "${label}: phase ${phase} extra check" "EXTRA_CHECK_CMD exited non-zero"

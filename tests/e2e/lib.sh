@@ -21,6 +21,7 @@ E2E_BACKEND_PID=""
 E2E_SERIAL_PID=""
 E2E_SERIAL_FD=""
 E2E_WORK=""
+E2E_EXTRA_PIDS=()        # helper processes a script started itself; stopped at teardown
 E2E_T0=$(date +%s.%N)
 
 e2e_log() { echo "e2e: $*" >&2; }
@@ -77,12 +78,17 @@ e2e_stop() {
 }
 
 e2e_cleanup() {
-    local rc=$?
+    local rc=$? t0
+    t0=$(date +%s.%N)
     e2e_stop "$E2E_QEMU_PID"
     e2e_stop "$E2E_BACKEND_PID" group
     e2e_stop "$E2E_SERIAL_PID"
+    local p
+    for p in "${E2E_EXTRA_PIDS[@]}"; do e2e_stop "$p"; done
+    E2E_EXTRA_PIDS=()
     [[ -n "$E2E_SERIAL_FD" ]] && exec {E2E_SERIAL_FD}>&- 2>/dev/null
     E2E_QEMU_PID="" E2E_BACKEND_PID="" E2E_SERIAL_PID="" E2E_SERIAL_FD=""
+    [[ "${E2E_VERBOSE:-0}" == 1 ]] && e2e_log "teardown $(e2e_elapsed "$t0") s"
     if [[ -n "$E2E_WORK" && -d "$E2E_WORK" ]]; then
         rm -f "$E2E_WORK"/*.sock "$E2E_WORK"/serial.in
         if [[ "${E2E_KEEP:-0}" == 1 || $E2E_FAILED -gt 0 || $rc -ne 0 ]]; then
@@ -250,14 +256,15 @@ e2e_screendump() {
 # e2e_compare ACTUAL EXPECTED: pixel-exact comparison of two images (PPM, or PNG via pngtopnm); headers
 # are parsed, only pixel data is compared. Prints a one-line verdict; returns 1 on a mismatch.
 e2e_compare() {
-    local a="$1" b="$2" f
+    local a="$1" b="$2" f tmp rc=0
+    tmp="$(mktemp -d)"
     for f in a b; do
         if [[ "${!f}" == *.png ]]; then
-            pngtopnm "${!f}" > "${!f%.png}.from-png.ppm" || return 1
-            printf -v "$f" '%s' "${!f%.png}.from-png.ppm"
+            pngtopnm "${!f}" > "${tmp}/${f}.ppm" || { rm -rf "$tmp"; echo "cannot decode ${!f}"; return 1; }
+            printf -v "$f" '%s' "${tmp}/${f}.ppm"
         fi
     done
-    python3 - "$a" "$b" <<'PY'
+    python3 - "$a" "$b" <<'PY' || rc=$?
 import sys
 def load(path):
     data = open(path, "rb").read()
@@ -292,6 +299,8 @@ for p in range(wa * ha):
 print("%d of %d pixels differ; first: %s" % (diff, wa * ha, "; ".join(first)))
 sys.exit(1)
 PY
+    rm -rf "$tmp"
+    return $rc
 }
 
 # e2e_expect_screen NAME EXPECTED.ppm: screendumps until the screen equals EXPECTED (the guest's damage
