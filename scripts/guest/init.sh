@@ -4,6 +4,7 @@
 # Serial protocol (one marker per line, each ending in a fixed token, because bytes arrive one by one):
 #   VIREO-GUEST boot kernel=K ok                 init started
 #   VIREO-GUEST fb name=N size=W,H stride=S end  framebuffer geometry from sysfs
+#   VIREO-GUEST iommu=LIST,none end              IOMMUs in /sys/class/iommu (just "none" without one)
 #   VIREO-GUEST error=WHAT ... end               something the harness should fail on
 #   VIREO-GUEST phase=1 ready                    whole frame written (one write)
 #   VIREO-GUEST phase=2 ready                    damage rectangles written, after the host sent "next"
@@ -48,6 +49,8 @@ size="$(cat /sys/class/graphics/fb0/virtual_size)"
 stride="$(cat /sys/class/graphics/fb0/stride)"
 name="$(cat /sys/class/graphics/fb0/name)"
 echo "VIREO-GUEST fb name=$name size=$size stride=$stride end"
+# Which IOMMU the guest found (none, or virtio-iommu behind -device virtio-iommu-pci), for IOMMU tests.
+echo "VIREO-GUEST iommu=$(ls /sys/class/iommu 2>/dev/null | tr '\n' ',')none end"
 if [ "$size" != "1280,800" ] || [ "$stride" != "5120" ]; then
     echo "VIREO-GUEST error=geometry size=$size stride=$stride want=1280,800/5120 end"
 fi

@@ -7,7 +7,8 @@
 #   tests/e2e/guest-screendump.sh --peer             QEMU 7.2's /usr/lib/qemu/vhost-user-gpu (Debian package)
 #   tests/e2e/guest-screendump.sh --peer10           QEMU 10's vhost-user-gpu (from scripts/fetch-qemu10.sh)
 #   tests/e2e/guest-screendump.sh --inproc           reference: QEMU's in-process virtio-gpu-pci, no backend
-# Options: --kernel 6.1|6.12 (E2E_KERNEL), --mem MiB (E2E_MEM_MB); the rest of the environment is in lib.sh.
+# Options: --kernel 6.1|6.12 (E2E_KERNEL), --mem MiB (E2E_MEM_MB), --label NAME (names the checks);
+#   the rest of the environment is in lib.sh.
 # Hook: EXTRA_CHECK_CMD runs after each phase's screendump check, counted as a check of its own:
 #   - an executable file: run as  FILE PHASE EXPECTED.ppm
 #   - otherwise a bash snippet, run with $1=PHASE $2=EXPECTED.ppm, e.g.
@@ -23,11 +24,13 @@ source "${here}/lib.sh"
 
 mode=vhost-user
 backend="${BACKEND:-}"
+label=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --backend) backend="${2:?--backend needs a command}"; shift 2 ;;
-        --peer)    backend='/usr/lib/qemu/vhost-user-gpu --socket-path {sock}'; shift ;;
-        --peer10)  backend='{qemu10-vhost-user-gpu} --socket-path {sock}'; shift ;;
+        --peer)    backend='/usr/lib/qemu/vhost-user-gpu --socket-path {sock}'; label="peer QEMU 7.2"; shift ;;
+        --peer10)  backend='{qemu10-vhost-user-gpu} --socket-path {sock}'; label="peer QEMU 10"; shift ;;
+        --label)   label="${2:?}"; shift 2 ;;
         --inproc)  mode=inproc; shift ;;
         --kernel)  export E2E_KERNEL="${2:?}"; shift 2 ;;
         --mem)     export E2E_MEM_MB="${2:?}"; shift 2 ;;
@@ -43,7 +46,7 @@ fi
 e2e_init
 backend="${backend//\{qemu10-vhost-user-gpu\}/$QEMU10_VHOST_USER_GPU}"
 first="${backend%% *}"
-label="${mode}${backend:+ (${first##*/})}"
+[[ -n "$label" ]] || label="${mode}${backend:+ (${first##*/})}"
 
 finish() {
     e2e_log "whole run $(e2e_elapsed "$E2E_T0") s"

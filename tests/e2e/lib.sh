@@ -40,7 +40,7 @@ e2e_summary() { echo "e2e: ${E2E_PASSED} passed, ${E2E_FAILED} failed"; }
 # Prints the last lines of a log with a title, for failure reports.
 e2e_tail() {
     local title="$1" file="$2" n="${3:-25}"
-    [[ -s "$file" ]] || return 0
+    if [[ ! -s "$file" ]]; then echo "---- ${title}: ${file} is empty ----"; return 0; fi
     echo "---- ${title} (last ${n} lines of ${file}) ----"
     tail -n "$n" "$file" | tr -d '\r'
     echo "----"

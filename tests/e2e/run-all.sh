@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# run-all.sh: the real-guest end-to-end suite: the tiny guest on vireo-gpu (QEMU screendump through the side
+# channel and Vireo's own PNG over HTTP, both pixel-exact, two phases), then the same guest on QEMU's in-process
+# virtio-gpu-pci as the reference. Needs a release build of vireo-gpu (make release).
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "${here}/../.." && pwd)"
+bin="${VIREO_GPU:-${repo}/.build/release/vireo-gpu}"
+if [[ ! -x "$bin" ]]; then echo "FAIL: e2e: ${bin} not built (make release)"; exit 1; fi
+port=$(( 20000 + RANDOM % 20000 ))
+rc=0
+EXTRA_CHECK_CMD="${here}/check-vireo-png.sh ${port}" \
+    "${here}/guest-screendump.sh" --backend "${bin} --socket-path {sock} --http 127.0.0.1:${port}" || rc=1
+"${here}/guest-screendump.sh" --inproc || rc=1
+exit $rc
