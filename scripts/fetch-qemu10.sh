@@ -15,7 +15,7 @@ source "${here}/lib/common.sh"
 
 mode=path
 case "${1:-}" in
-    --env) mode=env ;;
+    --env) mode="env" ;;
     "" ) ;;
     *) echo "usage: $0 [--env]" >&2; exit 2 ;;
 esac

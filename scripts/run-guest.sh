@@ -31,7 +31,8 @@ fi
 
 export E2E_KEEP=1
 e2e_init
-E2E_BACKEND_SOCK="$sock"
+# shellcheck disable=SC2034
+E2E_BACKEND_SOCK="$sock"   # read by e2e_start_guest in lib.sh
 e2e_start_guest "$mode"
 
 cat <<INFO

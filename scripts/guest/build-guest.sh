@@ -13,7 +13,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "${here}/../lib/common.sh"
 
 kernel=6.1
-print=env
+print="env"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --kernel) kernel="${2:?--kernel needs 6.1 or 6.12}"; shift 2 ;;
@@ -91,7 +91,7 @@ resolve_modules() {
     local dep="${moddir}/modules.dep" optional="${1:-}"
     [[ -f "$dep" ]] || vireo_die "modules.dep missing in ${moddir}"
     declare -gA deps=() path_of=() seen=()
-    local line mod rest p n
+    local line mod rest n
     while IFS= read -r line; do
         mod="${line%%:*}"; rest="${line#*:}"
         n="${mod##*/}"; n="${n%%.ko*}"; n="${n//-/_}"

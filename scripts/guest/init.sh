@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # init.sh: owns the guest's PID 1 (copied to /init in the initramfs): load virtio-gpu, draw, report on ttyS0.
 #
 # Serial protocol (one marker per line, each ending in a fixed token, because bytes arrive one by one):

@@ -1,6 +1,7 @@
 # common.sh: owns the cache folder layout and the private apt config shared by the fetch/build scripts.
 # Sourced, not executed. Callers set -euo pipefail themselves.
 
+# shellcheck shell=bash
 VIREO_CACHE="${VIREO_CACHE:-/var/cache/vireo}"
 # Private apt lists are refreshed at most this often (seconds): repeated CI runs stay offline-fast.
 VIREO_APT_MAX_AGE="${VIREO_APT_MAX_AGE:-86400}"

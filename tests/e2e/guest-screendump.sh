@@ -73,8 +73,9 @@ extra_check() {
     else
         runner=(bash -c "$EXTRA_CHECK_CMD" extra-check "$phase" "$expected")
     fi
-    if E2E_PHASE="$phase" E2E_EXPECTED="$expected" E2E_WORK="$E2E_WORK" E2E_BACKEND_SOCK="${E2E_BACKEND_SOCK:-}" \
-        E2E_QMP_SOCK="${E2E_WORK}/qmp.sock" "${runner[@]}"; then
+    local work="$E2E_WORK" qmp="${E2E_WORK}/qmp.sock"
+    if E2E_PHASE="$phase" E2E_EXPECTED="$expected" E2E_WORK="$work" E2E_BACKEND_SOCK="${E2E_BACKEND_SOCK:-}" \
+        E2E_QMP_SOCK="$qmp" "${runner[@]}"; then
         e2e_pass "${label}: phase ${phase} extra check"
     else
         e2e_fail "${label}: phase ${phase} extra check" "EXTRA_CHECK_CMD exited non-zero"

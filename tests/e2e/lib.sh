@@ -13,6 +13,8 @@
 #   E2E_KEEP           1: keep the work folder (logs, screendumps) even on success
 #   E2E_ARTIFACTS      folder to copy logs and screendumps into when a check fails
 
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # globals here are read by the scripts that source this file
 E2E_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 E2E_PASSED=0
 E2E_FAILED=0
