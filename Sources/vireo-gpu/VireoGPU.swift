@@ -75,7 +75,8 @@ struct VireoGPU: ParsableCommand {
 
     func run() throws {
         if printCapabilities {
-            print(#"{"type": "gpu", "features": ["render-node", "virgl"]}"#)
+            // Only what works: --virgl is refused until 3D lands, so libvirt must not pass it.
+            print(#"{"type": "gpu", "features": ["render-node"]}"#)
             return
         }
         if virgl {
@@ -95,11 +96,11 @@ struct VireoGPU: ParsableCommand {
         config.limits.maxResources = maxResources
         let server = GPUServer(config: config, logger: logger)
 
+        ShutdownHandler.install(socketPath: socketPath, logger: logger)
         if let http {
             let (host, port) = try parseHostPort(http)
             startHTTP(host: host, port: port, server: server, logger: logger)
         }
-        ShutdownHandler.install(socketPath: socketPath, logger: logger)
 
         if let fd {
             server.serve(socket: OwnedFD(taking: fd))
@@ -122,23 +123,26 @@ func parseHostPort(_ spec: String) throws -> (String, Int) {
     return (String(spec[..<colon]), port)
 }
 
-/// SIGTERM/SIGINT: remove the socket file and exit cleanly.
+/// SIGTERM/SIGINT: remove the socket file and exit cleanly. The signals are blocked in every thread (set before
+/// any thread starts, so all inherit it) and taken by one thread with sigwait.
 enum ShutdownHandler {
     nonisolated(unsafe) static var path: String?
     static func install(socketPath: String?, logger: Logger) {
         path = socketPath
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                logger.info("signal \(sig): shutting down")
-                removeSocket()
-                exit(0)
-            }
-            source.resume()
-            sources.append(source)
-        }
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let blocked = set
+        Thread {
+            var sig: Int32 = 0
+            var waitSet = blocked
+            sigwait(&waitSet, &sig)
+            logger.info("signal \(sig): shutting down")
+            removeSocket()
+            exit(0)
+        }.start()
     }
-    nonisolated(unsafe) static var sources: [any DispatchSourceSignal] = []
     static func removeSocket() { if let path { unlink(path) } }
 }
