@@ -12,7 +12,9 @@ func discoverBackends() -> [BackendSpec] {
         .first { fm.isExecutableFile(atPath: $0) }
     if let vireo {
         let commit = shell("git", "rev-parse", "--short", "HEAD") ?? "unknown commit"
-        specs.append(BackendSpec(name: "Vireo", executable: vireo, version: "git \(commit)", isVireo: true))
+        let dirty = (shell("git", "status", "--porcelain", "--untracked-files=no", "Sources") ?? "").isEmpty ? ""
+            : " + uncommitted changes in Sources/"
+        specs.append(BackendSpec(name: "Vireo", executable: vireo, version: "git \(commit)\(dirty)", isVireo: true))
     }
     let q72 = env["QEMU72_VHOST_USER_GPU"] ?? "/usr/lib/qemu/vhost-user-gpu"
     if fm.isExecutableFile(atPath: q72) {
