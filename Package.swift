@@ -55,6 +55,9 @@ let package = Package(
             "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU", "Display", "VireoServer",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Benchmarks: Vireo against QEMU's vhost-user-gpu backends (child processes), one driver for all.
+        .executableTarget(name: "vireo-bench", dependencies: ["VireoTestSupport", "VhostUser", "Display"],
+                          path: "Benchmarks/vireo-bench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "VireoSystem"]),
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "GuestMemory", "VireoSystem", "VireoTestSupport"]),

@@ -92,6 +92,8 @@ extension GPUConnection {
                     var ok = true
                     try channel.update(UInt32(index), x: rect.x, y: rect.y, width: rect.width, height: rect.height) {
                         ok = displays.copyRect(index, rect, into: $0)
+                        // The buffer is not zeroed beforehand: never send leftover heap bytes.
+                        if !ok { $0.initializeMemory(as: UInt8.self, repeating: 0) }
                     }
                     if !ok { logger.debug("update of \(rect) on scanout \(index) skipped: scanout changed") }
                 case .cursorUpdate(let cursor):

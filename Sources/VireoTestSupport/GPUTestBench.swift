@@ -9,27 +9,56 @@ import VireoServer
 import VireoSystem
 
 public final class GPUTestBench: @unchecked Sendable {
-    // Sendable: one test drives it; the server runs on its own thread.
-    public let server: GPUServer
+    // Sendable: one test drives it; the server runs on its own thread (or in another process).
+    /// The in-process server; nil when the bench drives an external backend process over a socket path.
+    public let server: GPUServer?
     public let frontend: VhostUserFrontend
     public let ram: GuestRAM
     public let controlq: GuestRing
     public let cursorq: GuestRing
     public let display: FakeDisplayFrontend?
-    private let serverDone = Mutex_(false)
+    private let serverDone: Mutex_<Bool>
 
     /// Starts a server on one end of a socketpair and sets the device up as QEMU would.
-    public init(config: ServerConfig = ServerConfig(), ram: GuestRAM? = nil, sideChannel: FakeDisplayFrontend? = nil,
-                withoutFeatures: UInt64 = 0, withoutProtocolFeatures: UInt64 = 0, setup: Bool = true,
-                indirect: Bool = false) throws {
+    public convenience init(config: ServerConfig = ServerConfig(), ram: GuestRAM? = nil,
+                            sideChannel: FakeDisplayFrontend? = nil, withoutFeatures: UInt64 = 0,
+                            withoutProtocolFeatures: UInt64 = 0, setup: Bool = true, indirect: Bool = false) throws {
         var logger = Logger(label: "vireo-test")
         logger.logLevel = ProcessInfo.processInfo.environment["VIREO_TEST_LOG"] != nil ? .debug : .critical
-        server = GPUServer(config: config, logger: logger)
+        let server = GPUServer(config: config, logger: logger)
         let (ours, theirs) = try UnixSocket.pair()
-        let server = self.server
-        let done = serverDone
+        let done = Mutex_(false)
         Thread { server.serve(socket: theirs); done.set(true) }.start()
-        frontend = VhostUserFrontend(socket: ours)
+        try self.init(socket: ours, server: server, serverDone: done, ram: ram, sideChannel: sideChannel,
+                      withoutFeatures: withoutFeatures, withoutProtocolFeatures: withoutProtocolFeatures,
+                      setup: setup, indirect: indirect)
+    }
+
+    /// Connects to a backend process listening on `socketPath` (vireo-gpu or QEMU's vhost-user-gpu, started with
+    /// `--socket-path`), retrying until it listens or `connectTimeout` passes, and sets the device up the same way.
+    /// `connectionEnded` is unknown for an external backend and stays false.
+    public convenience init(connectingTo socketPath: String, connectTimeout: TimeInterval = 10, ram: GuestRAM? = nil,
+                            sideChannel: FakeDisplayFrontend? = nil, withoutFeatures: UInt64 = 0,
+                            withoutProtocolFeatures: UInt64 = 0, setup: Bool = true, indirect: Bool = false) throws {
+        let deadline = Date() + connectTimeout
+        var socket: OwnedFD?
+        while socket == nil {
+            do { socket = try UnixSocket.connect(path: socketPath) } catch {
+                if Date() >= deadline { throw error }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+        try self.init(socket: socket!, server: nil, serverDone: Mutex_(false), ram: ram, sideChannel: sideChannel,
+                      withoutFeatures: withoutFeatures, withoutProtocolFeatures: withoutProtocolFeatures,
+                      setup: setup, indirect: indirect)
+    }
+
+    private init(socket: OwnedFD, server: GPUServer?, serverDone: Mutex_<Bool>, ram: GuestRAM?,
+                 sideChannel: FakeDisplayFrontend?, withoutFeatures: UInt64, withoutProtocolFeatures: UInt64,
+                 setup: Bool, indirect: Bool) throws {
+        self.server = server
+        self.serverDone = serverDone
+        frontend = VhostUserFrontend(socket: socket)
         self.ram = try ram ?? GuestRAM()
         controlq = try GuestRing(ram: self.ram, size: 64)
         cursorq = try GuestRing(ram: self.ram, size: 16)

@@ -54,7 +54,7 @@ func showPicture(_ bench: GPUTestBench, id: UInt32 = 1, width: UInt32, height: U
         let bench = try GPUTestBench()
         let pixels = testPattern(width: 64, height: 48)
         try showPicture(bench, width: 64, height: 48, pixels: pixels)
-        let frame = try #require(bench.server.displays?.snapshot(0))
+        let frame = try #require(bench.server?.displays?.snapshot(0))
         #expect(frame.width == 64 && frame.height == 48)
         #expect(frame.pixels == pixels)
     }

@@ -116,7 +116,7 @@ func ramLayout(_ gpa: UInt64, _ size: UInt64, _ uaddr: UInt64, _ off: UInt64 = 0
         #expect(bench.waitConnectionEnded())
         // A new connection on the same server works.
         let (ours, theirs) = try UnixSocket.pair()
-        Thread { bench.server.serve(socket: theirs) }.start()
+        Thread { bench.server!.serve(socket: theirs) }.start()
         let frontend = VhostUserFrontend(socket: ours)
         try frontend.negotiate()
         #expect(frontend.features & FeatureBit.version1 != 0)
