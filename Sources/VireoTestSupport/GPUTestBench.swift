@@ -83,7 +83,8 @@ public final class GPUTestBench: @unchecked Sendable {
     }
 
     /// Sends one command on `queue` and returns the response bytes (nil on timeout).
-    public func submit(_ request: [UInt8], queue: Int = 0, responseSize: Int = 24, splitAt: Int? = nil) -> [UInt8]? {
+    public func submit(_ request: [UInt8], queue: Int = 0, responseSize: Int = 24, splitAt: Int? = nil,
+                       timeout: TimeInterval = 5) -> [UInt8]? {
         let ring = queue == 0 ? controlq : cursorq
         let req = ram.allocate(UInt64(max(1, request.count)), align: 8)
         ram.write(request, at: req)
@@ -100,7 +101,7 @@ public final class GPUTestBench: @unchecked Sendable {
         let head = ring.addChain(buffers, indirect: useIndirect)
         ring.publish(head)
         ring.notify()
-        guard let used = ring.waitUsed() else { return nil }
+        guard let used = ring.waitUsed(timeout: timeout) else { return nil }
         return ram.read(Int(used.length), at: resp)
     }
 

@@ -90,3 +90,58 @@ func showPicture(_ bench: GPUTestBench, id: UInt32 = 1, width: UInt32, height: U
         #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.getDisplayInfo(), responseSize: 408))) == 0x1101)
     }
 }
+
+@Suite struct SideChannelTests {
+    @Test("GPU2D-5: cursor: UPDATE_CURSOR sends CURSOR_UPDATE, MOVE_CURSOR sends CURSOR_POS, resource 0 hides")
+    func cursor() throws {
+        let fake = try FakeDisplayFrontend(modes: [(640, 480)])
+        defer { fake.stop() }
+        let bench = try GPUTestBench(sideChannel: fake)
+        let image = testPattern(width: 64, height: 64)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.create2D(9, format: 1, width: 64, height: 64)))) == okNoData)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.attachBacking(9, bench.backing(image))))) == okNoData)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.transfer(9, Rect(x: 0, y: 0, width: 64, height: 64))))) == okNoData)
+        _ = bench.submit(GPURequest.updateCursor(scanout: 0, x: 10, y: 20, resource: 9, hotX: 1, hotY: 2), queue: 1)
+        #expect(fake.wait { $0.cursorImages == 1 })
+        let cursor = try #require(bench.server?.displays?.cursor)
+        #expect(cursor.visible && cursor.x == 10 && cursor.y == 20 && cursor.hotX == 1 && cursor.hotY == 2)
+        #expect(cursor.image == image)   // B8G8R8A8: the bytes as they are
+        _ = bench.submit(GPURequest.moveCursor(scanout: 0, x: 30, y: 40), queue: 1)
+        #expect(fake.wait { f in f.cursorPositions.last.map { $0.1 == 30 && $0.2 == 40 && $0.3 } ?? false })
+        _ = bench.submit(GPURequest.updateCursor(scanout: 0, x: 30, y: 40, resource: 0), queue: 1)
+        #expect(fake.wait { f in f.cursorPositions.last.map { !$0.3 } ?? false })
+    }
+
+    @Test("GPU2D-5: multi-scanout: each scanout gets its own SCANOUT/UPDATE and DisplaySet frame")
+    func multiScanout() throws {
+        var config = ServerConfig()
+        config.displays = [DisplayMode(enabled: true, width: 320, height: 200), DisplayMode(enabled: true, width: 160, height: 100)]
+        let fake = try FakeDisplayFrontend(modes: [(320, 200), (160, 100)])
+        defer { fake.stop() }
+        let bench = try GPUTestBench(config: config, sideChannel: fake)
+        let config16 = try bench.frontend.getConfig()
+        #expect(config16[8] == 2)   // num_scanouts
+        let a = testPattern(width: 32, height: 20, seed: 1), b = testPattern(width: 16, height: 10, seed: 2)
+        try showPicture(bench, id: 1, width: 32, height: 20, pixels: a, scanout: 0)
+        try showPicture(bench, id: 2, width: 16, height: 10, pixels: b, scanout: 1)
+        #expect(bench.server?.displays?.snapshot(0)?.pixels == a)
+        #expect(bench.server?.displays?.snapshot(1)?.pixels == b)
+        #expect(fake.wait { $0.surface(0)?.pixels == a && $0.surface(1)?.pixels == b })
+        // Scanout 2 does not exist: ERR_INVALID_SCANOUT_ID, nothing changes.
+        let resp = try #require(bench.submit(GPURequest.setScanout(2, 1, Rect(x: 0, y: 0, width: 32, height: 20))))
+        #expect(GPURequest.responseType(resp) == 0x1202)
+    }
+
+    @Test("A side channel that stops answering is dropped; the guest keeps being served")
+    func deadSideChannel() throws {
+        let fake = try FakeDisplayFrontend(modes: [(640, 480)])
+        fake.stop()   // nobody answers GET_PROTOCOL_FEATURES any more
+        let bench = try GPUTestBench(sideChannel: fake)
+        // The backend waits for the reply at most GPUSideChannel.replyTimeoutMS (5 s), then drops the channel.
+        let resp = try #require(bench.submit(GPURequest.getDisplayInfo(), responseSize: 408, timeout: 15))
+        #expect(GPURequest.responseType(resp) == 0x1101)
+        let pixels = testPattern(width: 8, height: 8)
+        try showPicture(bench, width: 8, height: 8, pixels: pixels)
+        #expect(bench.server?.displays?.snapshot(0)?.pixels == pixels)
+    }
+}

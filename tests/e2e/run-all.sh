@@ -9,6 +9,7 @@ bin="${VIREO_GPU:-${repo}/.build/release/vireo-gpu}"
 if [[ ! -x "$bin" ]]; then echo "FAIL: e2e: ${bin} not built (make release)"; exit 1; fi
 port=$(( 20000 + RANDOM % 20000 ))
 rc=0
+"${here}/cli.sh" || rc=1
 EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port} \"\$1\" \"\$2\"" \
     "${here}/guest-screendump.sh" --backend "${bin} --socket-path {sock} --http 127.0.0.1:${port}" || rc=1
 "${here}/guest-screendump.sh" --inproc || rc=1
