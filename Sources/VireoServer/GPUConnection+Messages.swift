@@ -73,7 +73,9 @@ extension GPUConnection {
             let table: VhostUserMemory
             do { table = try VhostUserMemory(from: &r) } catch { throw ProtocolViolation("SET_MEM_TABLE: \(error)") }
             try expectFDs(table.regions.count)
-            try setMemoryTable(table.regions, fds: m.fds)
+            let layouts = table.regions.map(Self.layout)
+            try validateTable(layouts)
+            try adopt(zip(layouts, m.fds).map { try mapRegion($0, fd: $1) })
             return nil
         case .addMemReg:
             try expectSize(8 + VhostUserMemoryRegion.size)
@@ -83,8 +85,9 @@ extension GPUConnection {
             guard regions.count < config.maxMemSlots else {
                 throw ProtocolViolation("ADD_MEM_REG: all \(config.maxMemSlots) slots are used")
             }
-            try setMemoryTable(regions.map { regionMessage($0.layout) } + [region],
-                               fds: [], keeping: regions, newFD: m.fds[0])
+            let layout = Self.layout(region)
+            try validateTable(regions.map(\.layout) + [layout])
+            try adopt(regions + [try mapRegion(layout, fd: m.fds[0])])
             return nil
         case .remMemReg:
             try expectSize(8 + VhostUserMemoryRegion.size)
@@ -212,39 +215,23 @@ extension GPUConnection {
         return Int(index)
     }
 
-    func regionMessage(_ l: MemoryRegionLayout) -> VhostUserMemoryRegion {
-        VhostUserMemoryRegion(guestPhysAddr: l.guestPhysAddr, memorySize: l.memorySize,
-                              userspaceAddr: l.userspaceAddr, mmapOffset: l.mmapOffset)
+    static func layout(_ r: VhostUserMemoryRegion) -> MemoryRegionLayout {
+        MemoryRegionLayout(guestPhysAddr: r.guestPhysAddr, memorySize: r.memorySize, userspaceAddr: r.userspaceAddr,
+                           mmapOffset: r.mmapOffset)
     }
 
-    /// Validates the whole table before mapping anything; maps new regions; swaps the snapshot.
-    func setMemoryTable(_ table: [VhostUserMemoryRegion], fds: [OwnedFD], keeping kept: [MemoryRegion] = [],
-                        newFD: OwnedFD? = nil) throws {
-        let layouts = table.map {
-            MemoryRegionLayout(guestPhysAddr: $0.guestPhysAddr, memorySize: $0.memorySize,
-                               userspaceAddr: $0.userspaceAddr, mmapOffset: $0.mmapOffset)
-        }
+    /// The whole table is checked before anything is mapped.
+    func validateTable(_ layouts: [MemoryRegionLayout]) throws {
         do { try GuestMemory.validate(layouts) } catch { throw ProtocolViolation("memory table: \(error)") }
-        var mapped = kept
-        if let newFD, let layout = layouts.last {
-            do { mapped.append(try MemoryRegion(layout: layout, fd: newFD)) } catch {
-                throw ProtocolViolation("region at 0x\(String(layout.guestPhysAddr, radix: 16)): \(error)")
-            }
-        } else {
-            mapped = []
-            for (layout, fd) in zip(layouts, fds) {
-                // The mapping must lie within the file: a short file would SIGBUS on access.
-                let fileSize = (try? fd.fileSize()) ?? 0
-                let (end, overflow) = layout.mmapOffset.addingReportingOverflow(layout.memorySize)
-                if fileSize > 0, overflow || end > fileSize {
-                    throw ProtocolViolation("region at 0x\(String(layout.guestPhysAddr, radix: 16)) extends past its file")
-                }
-                do { mapped.append(try MemoryRegion(layout: layout, fd: fd)) } catch {
-                    throw ProtocolViolation("region at 0x\(String(layout.guestPhysAddr, radix: 16)): \(error)")
-                }
-            }
-        }
-        try adopt(mapped)
+    }
+
+    /// Maps one region; the mapping must lie within its file (a short file would SIGBUS on access).
+    func mapRegion(_ layout: MemoryRegionLayout, fd: OwnedFD) throws -> MemoryRegion {
+        let at = "region at 0x\(String(layout.guestPhysAddr, radix: 16))"
+        let fileSize = (try? fd.fileSize()) ?? 0
+        let (end, overflow) = layout.mmapOffset.addingReportingOverflow(layout.memorySize)
+        if fileSize > 0, overflow || end > fileSize { throw ProtocolViolation("\(at) extends past its file") }
+        do { return try MemoryRegion(layout: layout, fd: fd) } catch { throw ProtocolViolation("\(at): \(error)") }
     }
 
     func adopt(_ mapped: [MemoryRegion]) throws {
