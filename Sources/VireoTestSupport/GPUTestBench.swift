@@ -2,6 +2,7 @@
 // harness that unit and integration tests drive, like QEMU plus a guest kernel would.
 import Display
 import Foundation
+import Glibc
 import GuestMemory
 import Logging
 import VhostUser
@@ -73,6 +74,12 @@ public final class GPUTestBench: @unchecked Sendable {
         self.useIndirect = indirect
     }
     public var useIndirect: Bool
+
+    /// Hangs up like a frontend that exits, and waits for the server to release the connection.
+    public func disconnect(timeout: TimeInterval = 5) -> Bool {
+        _ = Glibc.shutdown(frontend.channel.socket.rawValue, Int32(SHUT_RDWR))
+        return waitConnectionEnded(timeout: timeout)
+    }
 
     /// True once the server's connection ended (closed by either side).
     public var connectionEnded: Bool { serverDone.get() }
