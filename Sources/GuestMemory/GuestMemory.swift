@@ -6,10 +6,13 @@ public enum GuestMemoryError: Error, Equatable, Sendable, CustomStringConvertibl
     case outOfRange(address: UInt64, length: UInt64)
     /// The IOMMU refused the access (no mapping, or the mapping lacks the direction's permission).
     case translationFault(iova: UInt64, length: UInt64, access: DMAAccess)
+    /// No translation is known yet (IOTLB miss) and none arrived in time.
+    case translationMiss(iova: UInt64, access: DMAAccess)
     public var description: String {
         switch self {
         case .outOfRange(let a, let l): "guest range 0x\(String(a, radix: 16))+\(l) is outside guest memory"
         case .translationFault(let a, let l, let acc): "IOVA 0x\(String(a, radix: 16))+\(l) not mapped for \(acc)"
+        case .translationMiss(let a, let acc): "IOVA 0x\(String(a, radix: 16)) has no translation for \(acc)"
         }
     }
 }

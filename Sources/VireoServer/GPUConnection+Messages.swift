@@ -21,7 +21,7 @@ extension GPUConnection {
             guard m.fds.count == n else { throw ProtocolViolation("\(request): \(m.fds.count) fds, expected \(n)") }
         }
         let fdTakers: Set<VhostUserRequest> = [.setMemTable, .addMemReg, .remMemReg, .setVringKick, .setVringCall,
-                                               .setVringErr, .gpuSetSocket]
+                                               .setVringErr, .gpuSetSocket, .setBackendReqFD]
         if !fdTakers.contains(request) { try expectFDs(0) }
 
         switch request {
@@ -115,9 +115,10 @@ extension GPUConnection {
             try expectSize(VringAddr.size)
             let a = try VringAddr(from: &r)
             let i = try queueIndex(a.index, request)
+            // With ACCESS_PLATFORM the addresses are IOVAs, checked through the IOTLB when the ring is used.
             for (what, addr) in [("descriptor table", a.descUserAddr), ("used ring", a.usedUserAddr),
                                  ("available ring", a.availUserAddr)]
-            where memory.guestAddress(ofUserAddress: addr) == nil {
+            where !iommuPlatform && memory.guestAddress(ofUserAddress: addr) == nil {
                 throw ProtocolViolation("SET_VRING_ADDR: \(what) address 0x\(String(addr, radix: 16)) is not mapped")
             }
             queues[i].addr = a
@@ -198,6 +199,14 @@ extension GPUConnection {
         case .getStatus:
             try expectSize(0)
             return u64(UInt64(status))
+        case .setBackendReqFD:
+            try expectSize(0)
+            try expectFDs(1)
+            backendChannel = m.fds[0]
+            return nil
+        case .iotlbMsg:
+            try handleIOTLB(m.payload)
+            return nil
         case .gpuSetSocket:
             try expectSize(0)
             try expectFDs(1)
@@ -254,17 +263,27 @@ extension GPUConnection {
         guard let a = queues[i].addr, queues[i].num > 0 else {
             throw ProtocolViolation("ring \(i) kicked before SET_VRING_NUM/SET_VRING_ADDR")
         }
-        guard let desc = memory.guestAddress(ofUserAddress: a.descUserAddr),
-              let avail = memory.guestAddress(ofUserAddress: a.availUserAddr),
-              let used = memory.guestAddress(ofUserAddress: a.usedUserAddr) else {
-            throw ProtocolViolation("ring \(i) addresses are not in the memory table")
+        let layout: VirtqueueLayout
+        if iommuPlatform {
+            // IOVAs: every ring access is translated and checked when it happens. The frontend waits for our
+            // reply now and could not answer a miss, so the translations are only requested (prefetch).
+            layout = VirtqueueLayout(size: UInt16(queues[i].num), descTable: a.descUserAddr,
+                                     availRing: a.availUserAddr, usedRing: a.usedUserAddr)
+            for addr in [a.descUserAddr, a.availUserAddr, a.usedUserAddr] where (try? iotlb.lookupOnly(addr)) == nil {
+                sendBackendIOTLB(IOTLBMessage(iova: addr, size: 1, userAddr: 0, perm: 3, type: .miss))
+            }
+        } else {
+            guard let desc = memory.guestAddress(ofUserAddress: a.descUserAddr),
+                  let avail = memory.guestAddress(ofUserAddress: a.availUserAddr),
+                  let used = memory.guestAddress(ofUserAddress: a.usedUserAddr) else {
+                throw ProtocolViolation("ring \(i) addresses are not in the memory table")
+            }
+            layout = VirtqueueLayout(size: UInt16(queues[i].num), descTable: desc, availRing: avail, usedRing: used)
         }
-        let layout = VirtqueueLayout(size: UInt16(queues[i].num),
-                                     descTable: desc, availRing: avail, usedRing: used)
         let base = queues[i].queue?.lastAvailIdx ?? queues[i].base
         do {
             queues[i].queue = try Virtqueue(layout: layout, dma: dma, eventIdx: features & FeatureBit.eventIdx != 0,
-                                            base: base)
+                                            base: base, checkRings: !iommuPlatform)
         } catch { throw ProtocolViolation("ring \(i): \(error)") }
         if !queues[i].started {
             try epoll.add(kick, tag: UInt64(i))
@@ -283,6 +302,7 @@ extension GPUConnection {
             queues[i] = QueueState()
         }
         device.reset()
+        iotlb.removeAll()
         features = 0
         status = 0
     }

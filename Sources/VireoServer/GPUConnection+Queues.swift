@@ -16,6 +16,8 @@ extension GPUConnection {
         if let kick = queues[i].kick { _ = EventFD.drain(kick) }
         guard queues[i].enabled, queues[i].started, !queues[i].broken, var queue = queues[i].queue else { return }
         let dma = self.dma
+        processingKick = true
+        defer { processingKick = false }
         var published = false
         do {
             while true {

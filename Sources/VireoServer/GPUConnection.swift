@@ -29,6 +29,12 @@ public final class GPUConnection: @unchecked Sendable {
     var sideChannel: GPUSideChannel?
     var sideChannelFeatures: UInt64 = 0
     var sideChannelNegotiated = false
+    /// The frontend's IOMMU translations (used when VIRTIO_F_ACCESS_PLATFORM is negotiated).
+    let iotlb = IOTLB()
+    var backendChannel: OwnedFD?
+    var processingKick = false
+    /// Messages that arrived while waiting for an IOTLB update; handled after the current kick.
+    var deferredMessages: [VhostUserMessage] = []
     let epoll: Epoll
 
     static let queueCount = 2
@@ -36,10 +42,10 @@ public final class GPUConnection: @unchecked Sendable {
 
     public static var offeredFeatures: UInt64 {
         FeatureBit.version1 | FeatureBit.indirectDesc | FeatureBit.eventIdx | FeatureBit.protocolFeatures
-            | GPUDevice.offeredFeatures
+            | FeatureBit.accessPlatform | GPUDevice.offeredFeatures
     }
     public static let offeredProtocolFeatures: UInt64 = [
-        VhostUserProtocolFeature.replyAck, .config, .configureMemSlots, .resetDevice, .status,
+        VhostUserProtocolFeature.replyAck, .config, .configureMemSlots, .resetDevice, .status, .backendReq,
     ].reduce(0) { $0 | $1.mask }
 
     public init(socket: OwnedFD, config: ServerConfig, logger: Logger) throws {
@@ -50,9 +56,10 @@ public final class GPUConnection: @unchecked Sendable {
         device = GPUDevice(displays: displays, limits: config.limits, logger: logger)
         epoll = try Epoll()
         try epoll.add(socket, tag: Self.socketTag)
+        installIOTLBHandlers()
     }
 
-    var dma: DMASpace { DMASpace(memory: memory) }
+    var dma: DMASpace { DMASpace(memory: memory, translator: iommuPlatform ? iotlb : nil) }
 
     /// Serves until the frontend disconnects or violates the protocol where no NACK is possible.
     public func run() {
@@ -70,6 +77,9 @@ public final class GPUConnection: @unchecked Sendable {
                 } else if let index = Int(exactly: event.tag), index < Self.queueCount {
                     handleKick(index)
                 }
+                while !deferredMessages.isEmpty {
+                    guard dispatch(deferredMessages.removeFirst()) else { return }
+                }
             }
         }
     }
@@ -84,6 +94,12 @@ public final class GPUConnection: @unchecked Sendable {
             logger.warning("closing connection: unreadable message: \(error)")
             return false
         }
+        return dispatch(message)
+    }
+
+    /// Handles one message and sends its reply or ack; false ends the connection.
+    @discardableResult
+    func dispatch(_ message: VhostUserMessage) -> Bool {
         let name = message.request.map { "\($0)" } ?? "request \(message.header.request)"
         do {
             let reply = try handle(message)
@@ -118,6 +134,9 @@ public final class GPUConnection: @unchecked Sendable {
         regions = []
         memory = .empty
         sideChannel = nil
+        iotlb.removeAll()
+        iotlb.missHandler = nil
+        iotlb.accessFailureHandler = nil
         logger.info("connection state released")
     }
 }

@@ -10,6 +10,8 @@ public final class VhostUserFrontend: @unchecked Sendable {
     // Sendable: one test drives it.
     public let channel: VhostUserChannel
     public var replyAck = true
+    /// Like QEMU's `iommu_platform=on`: take VIRTIO_F_ACCESS_PLATFORM (rings and buffers become IOVAs).
+    public var acceptIOMMUPlatform = false
     public private(set) var features: UInt64 = 0
     public private(set) var protocolFeatures: UInt64 = 0
 
@@ -71,7 +73,7 @@ public final class VhostUserFrontend: @unchecked Sendable {
     /// GET/SET_FEATURES and protocol features: takes everything offered (minus `withoutFeatures`).
     public func negotiate(withoutFeatures: UInt64 = 0, withoutProtocolFeatures: UInt64 = 0) throws {
         let offered = try readU64(request(.getFeatures, expectReply: true))
-        features = offered & ~withoutFeatures
+        features = offered & ~withoutFeatures & (acceptIOMMUPlatform ? ~0 : ~FeatureBit.accessPlatform)
         if features & FeatureBit.protocolFeatures != 0 {
             let p = try readU64(request(.getProtocolFeatures, expectReply: true))
             _ = try request(.setFeatures, payload: u64(features))

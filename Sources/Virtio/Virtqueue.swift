@@ -46,11 +46,13 @@ public struct Virtqueue: Sendable {
 
     static let descSize: UInt64 = 16
 
-    /// Checks that the three rings fit the memory the device can reach (with write access for used).
-    public init(layout: VirtqueueLayout, dma: DMASpace, eventIdx: Bool, base: UInt16) throws(VirtqueueError) {
+    /// Checks that the three rings fit the memory the device can reach (with write access for used). Behind an
+    /// IOMMU whose translations arrive later `checkRings` is false: every ring access is checked when it happens.
+    public init(layout: VirtqueueLayout, dma: DMASpace, eventIdx: Bool, base: UInt16,
+                checkRings: Bool = true) throws(VirtqueueError) {
         let n = UInt64(layout.size)
         precondition(VirtqueueLayout.isValidSize(UInt32(layout.size)), "caller validates the size")
-        do {
+        if checkRings { do {
             _ = try dma.resolve(layout.descTable, length: n * Self.descSize, access: .read)
         } catch { throw .ringOutsideMemory("descriptor table") }
         do {
@@ -58,7 +60,7 @@ public struct Virtqueue: Sendable {
         } catch { throw .ringOutsideMemory("available ring") }
         do {
             _ = try dma.resolve(layout.usedRing, length: 6 + 8 * n, access: .write)
-        } catch { throw .ringOutsideMemory("used ring") }
+        } catch { throw .ringOutsideMemory("used ring") } }
         self.layout = layout
         self.eventIdx = eventIdx
         lastAvailIdx = base
