@@ -23,7 +23,7 @@ public final class IOMMUDevice: Sendable {
 
     let state: Mutex<IOMMUState>
 
-    public init(configuration: IOMMUConfiguration, logger: Logger) {
+    public init(configuration: IOMMUConfiguration, logger: Logger = Logger(label: "vireo.virtio-iommu")) {
         state = Mutex(IOMMUState(config: configuration, logger: logger))
     }
 
