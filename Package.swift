@@ -34,6 +34,10 @@ let package = Package(
         .target(name: "VirtioGPU", dependencies: [
             "Wire", "GuestMemory", "Display", .product(name: "Logging", package: "swift-log"),
         ]),
+        // The virtio-iommu device: a queue-free state machine, and the DMA translator of each endpoint.
+        .target(name: "VirtioIOMMU", dependencies: [
+            "Wire", "GuestMemory", .product(name: "Logging", package: "swift-log"),
+        ]),
         // PNG export of display surfaces.
         .target(name: "DisplayPNG", dependencies: ["CPNG", "Display"]),
         // Server: vhost-user backend connections, listener, HTTP API.
@@ -62,6 +66,7 @@ let package = Package(
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "VireoSystem"]),
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "GuestMemory", "VireoSystem", "VireoTestSupport"]),
         .testTarget(name: "VirtioGPUTests", dependencies: ["VirtioGPU", "Display", "GuestMemory", "VireoSystem", "Wire"]),
+        .testTarget(name: "VirtioIOMMUTests", dependencies: ["VirtioIOMMU", "GuestMemory", "VireoSystem", "Wire"]),
         .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display"]),
         .testTarget(name: "VireoServerTests", dependencies: [
             "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "Display", "DisplayPNG", "VireoSystem", "Wire",
