@@ -23,7 +23,8 @@ public final class GPUTestBench: @unchecked Sendable {
     /// Starts a server on one end of a socketpair and sets the device up as QEMU would.
     public convenience init(config: ServerConfig = ServerConfig(), ram: GuestRAM? = nil,
                             sideChannel: FakeDisplayFrontend? = nil, withoutFeatures: UInt64 = 0,
-                            withoutProtocolFeatures: UInt64 = 0, setup: Bool = true, indirect: Bool = false) throws {
+                            withoutProtocolFeatures: UInt64 = 0, setup: Bool = true, indirect: Bool = false,
+                            iotlb: IOTLBResponder? = nil) throws {
         var logger = Logger(label: "vireo-test")
         logger.logLevel = ProcessInfo.processInfo.environment["VIREO_TEST_LOG"] != nil ? .debug : .critical
         let server = GPUServer(config: config, logger: logger)
@@ -32,7 +33,7 @@ public final class GPUTestBench: @unchecked Sendable {
         Thread { server.serve(socket: theirs); done.set(true) }.start()
         try self.init(socket: ours, server: server, serverDone: done, ram: ram, sideChannel: sideChannel,
                       withoutFeatures: withoutFeatures, withoutProtocolFeatures: withoutProtocolFeatures,
-                      setup: setup, indirect: indirect)
+                      setup: setup, indirect: indirect, iotlb: iotlb)
     }
 
     /// Connects to a backend process listening on `socketPath` (vireo-gpu or QEMU's vhost-user-gpu, started with
@@ -56,7 +57,7 @@ public final class GPUTestBench: @unchecked Sendable {
 
     private init(socket: OwnedFD, server: GPUServer?, serverDone: Mutex_<Bool>, ram: GuestRAM?,
                  sideChannel: FakeDisplayFrontend?, withoutFeatures: UInt64, withoutProtocolFeatures: UInt64,
-                 setup: Bool, indirect: Bool) throws {
+                 setup: Bool, indirect: Bool, iotlb: IOTLBResponder? = nil) throws {
         self.server = server
         self.serverDone = serverDone
         frontend = VhostUserFrontend(socket: socket)
@@ -65,8 +66,13 @@ public final class GPUTestBench: @unchecked Sendable {
         cursorq = try GuestRing(ram: self.ram, size: 16)
         display = sideChannel
         if setup {
+            frontend.acceptIOMMUPlatform = iotlb != nil
             try frontend.negotiate(withoutFeatures: withoutFeatures, withoutProtocolFeatures: withoutProtocolFeatures)
             try frontend.setMemTable(self.ram)
+            if let iotlb {
+                _ = try frontend.request(.setBackendReqFD, fds: [iotlb.backendEnd.duplicate()])
+                iotlb.start(frontend: frontend, ram: self.ram)
+            }
             if let sideChannel { _ = try frontend.request(.gpuSetSocket, fds: [sideChannel.backendEnd.duplicate()]) }
             try frontend.setupRing(0, controlq, ram: self.ram)
             try frontend.setupRing(1, cursorq, ram: self.ram)

@@ -94,9 +94,11 @@ public final class VhostUserFrontend: @unchecked Sendable {
     /// SET_VRING_NUM/ADDR/BASE/CALL/KICK/ENABLE for ring `index`.
     public func setupRing(_ index: UInt32, _ ring: GuestRing, ram: GuestRAM) throws {
         _ = try request(.setVringNum, payload: VringState(index: index, num: UInt32(ring.size)).encoded)
-        let addr = VringAddr(index: index, flags: 0, descUserAddr: ram.userAddress(of: ring.desc),
-                             usedUserAddr: ram.userAddress(of: ring.used), availUserAddr: ram.userAddress(of: ring.avail),
-                             logGuestAddr: 0)
+        // With ACCESS_PLATFORM ring addresses are IOVAs (identity-mapped to guest-physical here), else user addresses.
+        let iova = features & FeatureBit.accessPlatform != 0
+        let address = { (gpa: UInt64) in iova ? gpa : ram.userAddress(of: gpa) }
+        let addr = VringAddr(index: index, flags: 0, descUserAddr: address(ring.desc), usedUserAddr: address(ring.used),
+                             availUserAddr: address(ring.avail), logGuestAddr: 0)
         _ = try request(.setVringAddr, payload: addr.encoded)
         _ = try request(.setVringBase, payload: VringState(index: index, num: 0).encoded)
         _ = try request(.setVringCall, payload: u64(UInt64(index)), fds: [try ring.call.duplicate()])
