@@ -73,12 +73,15 @@ public final class IOTLB: DMATranslator, @unchecked Sendable {
     public func removeAll() { entries.withLock { $0.removeAll() } }
 
     public func translate(_ iova: UInt64, length: UInt64, access: DMAAccess) throws(GuestMemoryError) -> [GuestRange] {
-        var retried = false
+        // A range may need many translations (a guest maps page by page): ask for each missing piece in turn,
+        // as long as every answer moves the first missing byte forward.
+        var lastMiss: UInt64?
         while true {
             do {
                 return try lookup(iova, length: length, access: access)
-            } catch .translationMiss(let missAt, _) where !retried {
-                retried = true
+            } catch .translationMiss(let missAt, _) {
+                if let lastMiss, missAt <= lastMiss { throw .translationMiss(iova: missAt, access: access) }
+                lastMiss = missAt
                 guard let missHandler, missHandler(missAt, access) else {
                     throw .translationMiss(iova: missAt, access: access)
                 }

@@ -77,6 +77,8 @@ extension GPUConnection {
                 try iotlb.update(IOTLBEntry(iova: m.iova, size: m.size, guestAddress: gpa,
                                             permission: IOTLBPermission(rawValue: m.perm)))
             } catch { throw ProtocolViolation("IOTLB update: \(error)") }
+            // Queues that stopped on a miss may go on now.
+            for i in queues.indices where queues[i].started && !processingKick { pendingKicks.insert(i) }
         case .invalidate:
             iotlb.invalidate(iova: m.iova, size: m.size)
         default:

@@ -167,7 +167,7 @@ extension GPUConnection {
             let i = try queueIndex(s.index, request)
             guard s.num <= 1 else { throw ProtocolViolation("SET_VRING_ENABLE: \(s.num) is neither 0 nor 1") }
             queues[i].enabled = s.num == 1
-            if queues[i].enabled && queues[i].started { handleKick(i) }
+            if queues[i].enabled && queues[i].started { pendingKicks.insert(i) }
             return nil
         case .getConfig:
             let c: VhostUserConfig
@@ -292,7 +292,8 @@ extension GPUConnection {
         queues[i].broken = false
         // Without protocol features rings start enabled (vhost-user "Ring states").
         if features & FeatureBit.protocolFeatures == 0 { queues[i].enabled = true }
-        handleKick(i)
+        // Chains published before the ring started are served after the reply: the frontend waits for it now.
+        pendingKicks.insert(i)
     }
 
     func resetDevice() {

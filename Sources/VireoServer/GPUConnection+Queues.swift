@@ -36,6 +36,9 @@ extension GPUConnection {
                 try queue.publishAvailEvent(dma: dma)
                 if !queue.hasPending(dma: dma) { break }
             }
+        } catch where !error.isFatal {
+            // Served again when the translation arrives (handleIOTLB) or at the next kick.
+            logger.debug("queue \(i): \(error)")
         } catch {
             logger.warning("queue \(i) stopped: \(error); it restarts when the frontend reconfigures it")
             queues[i].broken = true

@@ -35,6 +35,8 @@ public final class GPUConnection: @unchecked Sendable {
     var processingKick = false
     /// Messages that arrived while waiting for an IOTLB update; handled after the current kick.
     var deferredMessages: [VhostUserMessage] = []
+    /// Queues to look at once the current message has been answered.
+    var pendingKicks: Set<Int> = []
     let epoll: Epoll
 
     static let queueCount = 2
@@ -77,8 +79,12 @@ public final class GPUConnection: @unchecked Sendable {
                 } else if let index = Int(exactly: event.tag), index < Self.queueCount {
                     handleKick(index)
                 }
-                while !deferredMessages.isEmpty {
-                    guard dispatch(deferredMessages.removeFirst()) else { return }
+                while !deferredMessages.isEmpty || !pendingKicks.isEmpty {
+                    if !deferredMessages.isEmpty {
+                        guard dispatch(deferredMessages.removeFirst()) else { return }
+                    } else {
+                        handleKick(pendingKicks.removeFirst())
+                    }
                 }
             }
         }

@@ -16,6 +16,8 @@ public enum ChainError: Error, Equatable, Sendable, CustomStringConvertible {
     case badIndirectLength(UInt32)
     case bufferOutsideMemory(address: UInt64, length: UInt32, writable: Bool)
     case descriptorUnreadable(UInt64)
+    /// Behind an IOMMU: a translation is not known yet; the chain is left in the ring and retried.
+    case translationMiss(UInt64)
     public var description: String {
         switch self {
         case .tooLong(let l): "chain longer than \(l) descriptors (a loop?)"
@@ -27,6 +29,7 @@ public enum ChainError: Error, Equatable, Sendable, CustomStringConvertible {
         case .bufferOutsideMemory(let a, let l, let w):
             "\(w ? "writable" : "readable") buffer 0x\(String(a, radix: 16))+\(l) outside reachable memory"
         case .descriptorUnreadable(let a): "descriptor at 0x\(String(a, radix: 16)) unreadable"
+        case .translationMiss(let a): "no IOMMU translation yet for 0x\(String(a, radix: 16))"
         }
     }
 }
@@ -75,21 +78,23 @@ public struct DescriptorChain: Sendable {
                 len = try dma.load(UInt32.self, at: at + 8)
                 flags = try dma.load(UInt16.self, at: at + 12)
                 next = try dma.load(UInt16.self, at: at + 14)
-            } catch { throw .descriptorUnreadable(at) }
+            } catch .translationMiss(let iova, _) { throw .translationMiss(iova) } catch { throw .descriptorUnreadable(at) }
 
             if flags & Self.flagIndirect != 0 {
                 // 2.7.5.3.1: the driver MUST NOT set INDIRECT inside an indirect table, nor with NEXT.
                 guard !indirect else { throw .nestedIndirect }
                 guard flags & Self.flagNext == 0 else { throw .indirectWithNext }
                 guard len > 0, len % 16 == 0, len / 16 <= Self.maxIndirectEntries else { throw .badIndirectLength(len) }
-                do { _ = try dma.resolve(addr, length: UInt64(len), access: .read) } catch {
+                do { _ = try dma.resolve(addr, length: UInt64(len), access: .read) }
+                catch .translationMiss(let iova, _) { throw .translationMiss(iova) } catch {
                     throw .bufferOutsideMemory(address: addr, length: len, writable: false)
                 }
                 try collect(table: addr, count: len / 16, start: 0, dma: dma, indirect: true)
                 return
             }
             let writable = flags & Self.flagWrite != 0
-            do { _ = try dma.resolve(addr, length: UInt64(len), access: writable ? .write : .read) } catch {
+            do { _ = try dma.resolve(addr, length: UInt64(len), access: writable ? .write : .read) }
+            catch .translationMiss(let iova, _) { throw .translationMiss(iova) } catch {
                 throw .bufferOutsideMemory(address: addr, length: len, writable: writable)
             }
             if writable {

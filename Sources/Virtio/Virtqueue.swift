@@ -9,6 +9,8 @@ public enum VirtqueueError: Error, Equatable, Sendable, CustomStringConvertible 
     case availIndexJump(from: UInt16, to: UInt16, size: UInt16)
     case headOutOfRange(UInt16, size: UInt16)
     case memory(GuestMemoryError)
+    /// Behind an IOMMU: a ring or descriptor translation is not known yet; nothing was consumed, retry later.
+    case translationMiss(UInt64)
     public var description: String {
         switch self {
         case .notReady: "queue is not configured"
@@ -16,10 +18,17 @@ public enum VirtqueueError: Error, Equatable, Sendable, CustomStringConvertible 
         case .availIndexJump(let f, let t, let s): "avail idx moved from \(f) to \(t), more than the size \(s)"
         case .headOutOfRange(let h, let s): "chain head \(h) >= queue size \(s)"
         case .memory(let e): "ring access failed: \(e)"
+        case .translationMiss(let a): "waiting for an IOMMU translation of 0x\(String(a, radix: 16))"
         }
     }
-    /// The queue cannot be trusted any more (as opposed to a single bad chain).
-    public var isFatal: Bool { true }
+    /// The queue cannot be trusted any more (as opposed to a translation that has not arrived yet).
+    public var isFatal: Bool {
+        switch self {
+        case .translationMiss: false
+        case .memory(.translationMiss): false
+        default: true
+        }
+    }
 }
 
 public struct VirtqueueLayout: Equatable, Sendable {
@@ -71,7 +80,8 @@ public struct Virtqueue: Sendable {
     /// A `ChainError` concerns one chain: the caller returns it used with length 0 and goes on.
     public mutating func popChain(dma: DMASpace) throws(VirtqueueError) -> Result<DescriptorChain, BadChain>? {
         let availIdx: UInt16
-        do { availIdx = try dma.load(UInt16.self, at: layout.availRing + 2) } catch { throw .memory(error) }
+        do { availIdx = try dma.load(UInt16.self, at: layout.availRing + 2) }
+        catch .translationMiss(let iova, _) { throw .translationMiss(iova) } catch { throw .memory(error) }
         let pending = availIdx &- lastAvailIdx
         guard pending != 0 else { return nil }
         guard pending <= layout.size else {
@@ -80,10 +90,15 @@ public struct Virtqueue: Sendable {
         MemoryFence.acquire()   // read ring entries only after the index that published them
         let slot = UInt64(lastAvailIdx % layout.size)
         let head: UInt16
-        do { head = try dma.load(UInt16.self, at: layout.availRing + 4 + 2 * slot) } catch { throw .memory(error) }
+        do { head = try dma.load(UInt16.self, at: layout.availRing + 4 + 2 * slot) }
+        catch .translationMiss(let iova, _) { throw .translationMiss(iova) } catch { throw .memory(error) }
         guard head < layout.size else { throw .headOutOfRange(head, size: layout.size) }
+        let walked = DescriptorChain.walk(head: head, layout: layout, dma: dma)
+        if case .failure(let bad) = walked, case .translationMiss(let iova) = bad.error {
+            throw .translationMiss(iova)   // leave the chain in the ring
+        }
         lastAvailIdx &+= 1
-        return DescriptorChain.walk(head: head, layout: layout, dma: dma)
+        return walked
     }
 
     /// Publishes a used element (virtio 2.7.8).
