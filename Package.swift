@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Display"),
         // The virtio-gpu 2D device: a queue-free state machine.
         .target(name: "VirtioGPU", dependencies: [
-            "Wire", "GuestMemory", "Display", .product(name: "Logging", package: "swift-log"),
+            "Wire", "GuestMemory", "Display", "VireoSystem", .product(name: "Logging", package: "swift-log"),
         ]),
         // The virtio-iommu device: a queue-free state machine, and the DMA translator of each endpoint.
         .target(name: "VirtioIOMMU", dependencies: [

@@ -3,6 +3,7 @@
 #include "CVireoSystem.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 int cvireo_memfd_create(const char *name, unsigned int flags) { return (int)syscall(SYS_memfd_create, name, flags); }
@@ -141,6 +143,21 @@ int cvireo_poll_readable(int fd, int timeout_ms) {
     do { r = poll(&p, 1, timeout_ms); } while (r < 0 && errno == EINTR);
     return r;
 }
+int cvireo_poll_writable(int fd, int timeout_ms) {
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    int r;
+    do { r = poll(&p, 1, timeout_ms); } while (r < 0 && errno == EINTR);
+    return r;
+}
+ssize_t cvireo_recv_nonblocking(int sock, void *buf, size_t len) { return recv(sock, buf, len, MSG_DONTWAIT); }
+ssize_t cvireo_sendmsg_iov(int sock, const struct iovec *iov, int iovcnt) {
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = (struct iovec *)iov;
+    msg.msg_iovlen = (size_t)iovcnt;
+    return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+int cvireo_iov_max(void) { return IOV_MAX; }
 int cvireo_prot_read(void) { return PROT_READ; }
 int cvireo_prot_write(void) { return PROT_WRITE; }
 int cvireo_map_shared(void) { return MAP_SHARED; }
@@ -148,3 +165,15 @@ void *cvireo_map_failed(void) { return MAP_FAILED; }
 void cvireo_fence_seq_cst(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 void cvireo_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
 void cvireo_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
+void cvireo_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+uint64_t cvireo_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -18,22 +18,18 @@ extension GPUConnection {
         let dma = self.dma
         processingKick = true
         defer { processingKick = false }
-        var published = false
+        let polling = config.pollMicroseconds > 0
         do {
             while true {
-                while let popped = try queue.popChain(dma: dma) {
-                    switch popped {
-                    case .success(let chain):
-                        let written = process(chain, queueIndex: i, dma: dma)
-                        try queue.pushUsed(head: chain.head, length: UInt32(written), dma: dma)
-                    case .failure(let bad):
-                        // One bad chain: give it back unused so the driver is not left waiting, and go on.
-                        logger.warning("queue \(i): bad descriptor chain \(bad.head): \(bad.error)")
-                        try queue.pushUsed(head: bad.head, length: 0, dma: dma)
-                    }
-                    published = true
+                let worked = try drain(&queue, i, dma: dma)
+                // Adaptive busy-polling (as vhost-net's busy_poll): after work, watch the avail index for up to
+                // `pollMicroseconds` with kicks off, so a driver that publishes again soon costs no kick or wake-up.
+                if polling && worked {
+                    try queue.disableKicks(dma: dma)
+                    if pollForMore(queue, dma: dma) { continue }
                 }
-                try queue.publishAvailEvent(dma: dma)
+                // Going to sleep: kicks on, then a last look (the driver may have published without kicking).
+                try queue.enableKicks(dma: dma)
                 if !queue.hasPending(dma: dma) { break }
             }
         } catch where !error.isFatal {
@@ -43,8 +39,48 @@ extension GPUConnection {
             logger.warning("queue \(i) stopped: \(error); it restarts when the frontend reconfigures it")
             queues[i].broken = true
         }
-        if published, queue.needsNotification(dma: dma), let call = queues[i].call { EventFD.signal(call) }
         queues[i].queue = queue
+    }
+
+    /// Runs every available chain and signals the driver if it wants it; true when anything was used.
+    private func drain(_ queue: inout Virtqueue, _ i: Int, dma: DMASpace) throws(VirtqueueError) -> Bool {
+        var published = false, usedAny = false
+        defer {
+            // Also after a ring error: what was used is announced.
+            if published, queue.needsNotification(dma: dma), let call = queues[i].call { EventFD.signal(call) }
+        }
+        while let popped = try queue.popChain(dma: dma) {
+            usedAny = true
+            switch popped {
+            case .success(let chain):
+                let written = process(chain, queueIndex: i, dma: dma)
+                try queue.pushUsed(head: chain.head, length: UInt32(written), dma: dma)
+                published = true
+                if device.hasPendingPresents {
+                    // The display end has the UPDATE: answer the guest now, and make Vireo's own copy (PNG/HTTP)
+                    // off the frame's latency path, before the next command can change the resource.
+                    if queue.needsNotification(dma: dma), let call = queues[i].call { EventFD.signal(call) }
+                    published = false
+                    device.commitPresents()
+                }
+            case .failure(let bad):
+                // One bad chain: give it back unused so the driver is not left waiting, and go on.
+                logger.warning("queue \(i): bad descriptor chain \(bad.head): \(bad.error)")
+                try queue.pushUsed(head: bad.head, length: 0, dma: dma)
+                published = true
+            }
+        }
+        return usedAny
+    }
+
+    /// Spins up to `config.pollMicroseconds` for the driver to publish more; true when it did.
+    private func pollForMore(_ queue: Virtqueue, dma: DMASpace) -> Bool {
+        let deadline = SpinDeadline(microseconds: config.pollMicroseconds)
+        repeat {
+            if queue.hasPending(dma: dma) { return true }
+            SpinDeadline.relax()
+        } while !deadline.hasPassed
+        return false
     }
 
     /// Runs one command; returns the number of response bytes written.
@@ -57,7 +93,8 @@ extension GPUConnection {
             return 0
         }
         if sideChannel != nil, queueIndex == 0 { askFrontendBeforeCommand(request) }
-        let result = device.handle(request: request, queue: queueIndex == 0 ? .control : .cursor, dma: dma)
+        let result = device.handle(request: request, queue: queueIndex == 0 ? .control : .cursor, dma: dma,
+                                   deferringPresents: true)
         forward(result.events)
         guard !result.response.isEmpty, chain.writableLength > 0 else { return 0 }
         do {

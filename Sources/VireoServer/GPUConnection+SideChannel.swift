@@ -11,7 +11,7 @@ extension GPUConnection {
     /// GPU_SET_SOCKET arrives while the frontend waits for our ack, so its display cannot answer yet: the
     /// handshake happens on first use.
     func attachSideChannel(_ fd: OwnedFD) {
-        sideChannel = GPUSideChannel(socket: fd)
+        sideChannel = GPUSideChannel(socket: fd, spinMicroseconds: config.pollMicroseconds)
         sideChannelNegotiated = false
         logger.info("display channel attached")
     }
@@ -44,8 +44,9 @@ extension GPUConnection {
     /// GET_DISPLAY_INFO and GET_EDID answer what the frontend's display says.
     func askFrontendBeforeCommand(_ request: [UInt8]) {
         guard request.count >= 24, let channel = readySideChannel() else { return }
-        var r = WireReader(request)
-        guard let type = try? r.read(UInt32.self) else { return }
+        // virtio_gpu_ctrl_hdr.type, little-endian (count >= 24 checked above).
+        let type = UInt32(request[0]) | UInt32(request[1]) << 8 | UInt32(request[2]) << 16 | UInt32(request[3]) << 24
+        guard type == Self.getDisplayInfoType || type == Self.getEDIDType else { return }
         do {
             if type == Self.getDisplayInfoType {
                 // Reply: virtio_gpu_resp_display_info: 24-byte header, then 16 x (rect 16 bytes, enabled, flags).
@@ -79,7 +80,7 @@ extension GPUConnection {
         }
     }
 
-    /// Sends the device's display events, reading pixels from the DisplaySet (already converted to x8r8g8b8).
+    /// Sends the device's display events; UPDATE pixels come from the scanout's resource (as x8r8g8b8).
     func forward(_ events: [GPUDisplayEvent]) {
         guard !events.isEmpty, let channel = readySideChannel() else { return }
         do {
@@ -89,13 +90,12 @@ extension GPUConnection {
                     try channel.scanout(UInt32(index), width: width, height: height)
                 case .update(let index, let rect):
                     guard !rect.isEmpty else { continue }
-                    var ok = true
-                    try channel.update(UInt32(index), x: rect.x, y: rect.y, width: rect.width, height: rect.height) {
-                        ok = displays.copyRect(index, rect, into: $0)
-                        // The buffer is not zeroed beforehand: never send leftover heap bytes.
-                        if !ok { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                    // Straight from the resource (the DisplaySet copy follows, off the latency path).
+                    let sent = try device.withScanoutPixels(index, rect) { rows in
+                        try channel.update(UInt32(index), x: rect.x, y: rect.y, width: rect.width,
+                                           height: rect.height, rows: rows)
                     }
-                    if !ok { logger.debug("update of \(rect) on scanout \(index) skipped: scanout changed") }
+                    if sent == nil { logger.debug("update of \(rect) on scanout \(index) skipped: scanout changed") }
                 case .cursorUpdate(let cursor):
                     if cursor.visible {
                         try channel.cursorUpdate(cursor.scanout, x: cursor.x, y: cursor.y, hotX: cursor.hotX,

@@ -8,5 +8,8 @@ public struct ServerConfig: Sendable {
     public var limits = GPUDeviceLimits()
     /// Memory slots offered for ADD_MEM_REG (VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS).
     public var maxMemSlots = 32
+    /// After a kick's work, how long the connection busy-polls the ring for more before sleeping in epoll, and how
+    /// long it spins for a display-channel reply (`--poll-us`; 0 turns polling off). Costs CPU while spinning.
+    public var pollMicroseconds = 50
     public init() {}
 }

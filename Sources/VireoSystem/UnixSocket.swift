@@ -33,6 +33,21 @@ public enum UnixSocket {
         return r > 0
     }
 
+    /// Like `waitReadable`, but first spins up to `spinMicroseconds` checking without sleeping: a reply that comes
+    /// within that time costs no wake-up.
+    public static func waitReadable(_ fd: OwnedFD, timeoutMS: Int32, spinMicroseconds: Int) throws(SystemError) -> Bool {
+        if spinMicroseconds > 0 {
+            let deadline = SpinDeadline(microseconds: spinMicroseconds)
+            repeat {
+                let r = cvireo_poll_readable(fd.rawValue, 0)
+                guard r >= 0 else { throw SystemError("poll") }
+                if r > 0 { return true }
+                SpinDeadline.relax()
+            } while !deadline.hasPassed
+        }
+        return try waitReadable(fd, timeoutMS: timeoutMS)
+    }
+
     /// Sends all of `bytes`, the descriptors with the first chunk.
     public static func send(_ sock: OwnedFD, _ bytes: [UInt8], fds: [OwnedFD] = []) throws(SystemError) {
         let raw = fds.map(\.rawValue)
@@ -45,7 +60,8 @@ public enum UnixSocket {
                 }
             }
             if n < 0 {
-                if errno == EAGAIN { _ = try? waitReadable(sock, timeoutMS: 10); continue }
+                if errno == EINTR { continue }
+                if errno == EAGAIN { _ = cvireo_poll_writable(sock.rawValue, 1000); continue }
                 throw SystemError("sendmsg")
             }
             offset += n

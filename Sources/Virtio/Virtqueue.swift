@@ -123,6 +123,22 @@ public struct Virtqueue: Sendable {
         MemoryFence.full()   // the driver must see avail_event before we re-read avail idx
     }
 
+    /// While the device busy-polls: asks the driver not to kick. Without EVENT_IDX it sets VIRTQ_USED_F_NO_NOTIFY
+    /// (2.7.7); with EVENT_IDX nothing is written: the avail_event published before is left behind, so the driver
+    /// kicks at most once (2.7.10).
+    public func disableKicks(dma: DMASpace) throws(VirtqueueError) {
+        guard !eventIdx else { return }
+        do { try dma.store(UInt16(1), at: layout.usedRing) } catch { throw .memory(error) }
+    }
+
+    /// Before the device sleeps: asks for kicks again. The caller must then re-check `hasPending`, since the driver
+    /// may have published while kicks were off.
+    public func enableKicks(dma: DMASpace) throws(VirtqueueError) {
+        if eventIdx { return try publishAvailEvent(dma: dma) }
+        do { try dma.store(UInt16(0), at: layout.usedRing) } catch { throw .memory(error) }
+        MemoryFence.full()   // the flag must be visible before we re-read avail idx
+    }
+
     /// Whether the driver asked to be notified for the used entries published since the last notification.
     public mutating func needsNotification(dma: DMASpace) -> Bool {
         MemoryFence.full()   // used idx must be visible before reading the driver's suppression fields

@@ -1,5 +1,6 @@
 // GPUDevice+Scanout: GET_DISPLAY_INFO, GET_EDID, SET_SCANOUT, RESOURCE_FLUSH and copying into the DisplaySet.
 import Display
+import VireoSystem
 import Wire
 
 extension GPUDevice {
@@ -77,22 +78,81 @@ extension GPUDevice {
         events.append(.scanout(index: index, width: 0, height: 0))
     }
 
-    /// Converts `rect` (resource coordinates, inside the scanout's source rect) into the scanout's BGRX
-    /// framebuffer and records the damage in scanout coordinates.
+    /// Shows `rect` (resource coordinates, inside the scanout's source rect) on the scanout: records the damage
+    /// in scanout coordinates; the copy into the DisplaySet follows in `commitPresents()`.
     func present(_ res: GPUResource, rect: Rect, on index: Int) {
         guard let b = scanouts[index], !rect.isEmpty else { return }
         let damage = Rect(x: rect.x - b.rect.x, y: rect.y - b.rect.y, width: rect.width, height: rect.height)
-        let format = res.format, srcStride = res.stride
-        res.pixels.withUnsafeBytes { src in
-            displays.update(index, damage: damage) { dst, dstStride in
-                guard dst.count >= (Int(damage.y) + Int(damage.height)) * dstStride else { return }
-                for row in 0..<Int(rect.height) {
-                    let s = (Int(rect.y) + row) * srcStride + Int(rect.x) * 4
-                    let d = (Int(damage.y) + row) * dstStride + Int(damage.x) * 4
-                    format.convertRow(from: src.baseAddress! + s, to: dst.baseAddress! + d, count: Int(rect.width))
+        pendingPresents.append(PendingPresent(index: index, resourceID: res.id, rect: rect, damage: damage))
+        events.append(.update(index: index, rect: damage))
+    }
+
+    /// Copies the pending flushes into the DisplaySet, converting to B,G,R,X (one flush per lock, never torn).
+    public func commitPresents() {
+        for p in pendingPresents {
+            guard let res = resources[p.resourceID] else { continue }
+            let format = res.format, srcStride = res.stride, rect = p.rect, damage = p.damage
+            res.pixels.withUnsafeBytes { src in
+                // Invariant (SET_SCANOUT/RESOURCE_FLUSH checks): rect lies inside the resource.
+                guard src.count >= (Int(rect.y) + Int(rect.height)) * srcStride else { return }
+                displays.update(p.index, damage: damage) { dst, dstStride in
+                    guard dst.count >= (Int(damage.y) + Int(damage.height)) * dstStride,
+                          (Int(damage.x) + Int(damage.width)) * 4 <= dstStride else { return }
+                    for row in 0..<Int(rect.height) {
+                        let s = (Int(rect.y) + row) * srcStride + Int(rect.x) * 4
+                        let d = (Int(damage.y) + row) * dstStride + Int(damage.x) * 4
+                        format.convertRow(from: src.baseAddress! + s, to: dst.baseAddress! + d, count: Int(rect.width))
+                    }
                 }
             }
         }
-        events.append(.update(index: index, rect: damage))
+        pendingPresents.removeAll(keepingCapacity: true)
     }
+
+    /// The pixels of `damage` (scanout coordinates) on scanout `index` as B,G,R,X rows for an UPDATE: straight
+    /// from the resource when its format has that byte order already (B8G8R8X8/A8: the fourth byte goes as it
+    /// is, as QEMU's backend sends it), else converted into a reused buffer. nil when the scanout shows nothing
+    /// or the rect is not inside it. The rows are valid only inside `body`.
+    public func withScanoutPixels<R>(_ index: Int, _ damage: Rect, _ body: (StridedRows) throws -> R) rethrows -> R? {
+        guard scanouts.indices.contains(index), let b = scanouts[index], let res = resources[b.resourceID],
+              damage.isInside(width: b.rect.width, height: b.rect.height) else { return nil }
+        // b.rect lies inside the resource (SET_SCANOUT checked it), so these are resource coordinates inside it.
+        let x = Int(b.rect.x) + Int(damage.x), y = Int(b.rect.y) + Int(damage.y)
+        let rowBytes = Int(damage.width) * 4, height = Int(damage.height), stride = res.stride
+        if res.format.shuffle == .none {
+            return try res.pixels.withUnsafeBytes { px in
+                guard let rows = StridedRows(buffer: px, offset: y * stride + x * 4, stride: stride,
+                                             rowBytes: rowBytes, count: height) else { return nil }
+                return try body(rows)
+            }
+        }
+        let need = rowBytes * height
+        if conversionBuffer.count < need { conversionBuffer = [UInt8](repeating: 0, count: need) }
+        let format = res.format
+        let converted: Bool = res.pixels.withUnsafeBytes { px in
+            guard let src = StridedRows(buffer: px, offset: y * stride + x * 4, stride: stride, rowBytes: rowBytes,
+                                        count: height) else { return false }
+            conversionBuffer.withUnsafeMutableBytes { out in
+                for row in 0..<height {
+                    format.convertRow(from: px.baseAddress! + src.offset + row * stride,
+                                      to: out.baseAddress! + row * rowBytes, count: Int(damage.width))
+                }
+            }
+            return true
+        }
+        guard converted else { return nil }
+        return try conversionBuffer.withUnsafeBytes { out in
+            guard let rows = StridedRows(buffer: out, offset: 0, stride: rowBytes, rowBytes: rowBytes,
+                                         count: height) else { return nil }
+            return try body(rows)
+        }
+    }
+}
+
+/// A flush shown on a scanout whose DisplaySet copy is still to be made.
+struct PendingPresent {
+    var index: Int
+    var resourceID: UInt32
+    var rect: Rect     // resource coordinates
+    var damage: Rect   // scanout coordinates
 }

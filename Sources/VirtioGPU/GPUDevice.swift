@@ -2,6 +2,7 @@
 import Display
 import GuestMemory
 import Logging
+import VireoSystem
 import Wire
 
 public final class GPUDevice {
@@ -28,6 +29,10 @@ public final class GPUDevice {
     var totalBackingEntries = 0
     /// Events of the command being handled, in order.
     var events: [GPUDisplayEvent] = []
+    /// Flushes shown to the side channel but not yet copied into the DisplaySet (see `handle(deferringPresents:)`).
+    var pendingPresents: [PendingPresent] = []
+    /// Reused for UPDATE pixels of resources whose format is not B,G,R,X already (grows, never shrinks).
+    var conversionBuffer: [UInt8] = []
 
     /// EDID blobs per scanout given by the frontend; GET_EDID generates one for scanouts not listed.
     public var frontendEDID: [Int: [UInt8]] = [:]
@@ -49,6 +54,7 @@ public final class GPUDevice {
     public func reset() {
         for (i, b) in scanouts.enumerated() where b != nil { displays.disable(i) }
         scanouts = Array(repeating: nil, count: displays.count)
+        pendingPresents = []
         resources = [:]
         hostBytes = 0
         totalBackingEntries = 0
@@ -61,7 +67,22 @@ public final class GPUDevice {
     }
 
     /// Runs one request. Never traps on guest input: every refusal is the protocol's error response.
-    public func handle(request: [UInt8], queue: GPUQueue, dma: DMASpace) -> GPUCommandResult {
+    ///
+    /// `deferringPresents`: flushed pixels reach the DisplaySet only when the caller calls `commitPresents()`
+    /// (the next `handle` does it first at the latest), so the side channel can send the UPDATE from the
+    /// resource before Vireo's own copy is made. Without it the DisplaySet is up to date on return.
+    public func handle(request: [UInt8], queue: GPUQueue, dma: DMASpace,
+                       deferringPresents: Bool = false) -> GPUCommandResult {
+        if !pendingPresents.isEmpty { commitPresents() }
+        let result = run(request: request, queue: queue, dma: dma)
+        if !deferringPresents { commitPresents() }
+        return result
+    }
+
+    /// Whether flushed pixels still wait for `commitPresents()`.
+    public var hasPendingPresents: Bool { !pendingPresents.isEmpty }
+
+    private func run(request: [UInt8], queue: GPUQueue, dma: DMASpace) -> GPUCommandResult {
         events = []
         var reader = WireReader(request)
         let hdr: CtrlHdr
@@ -85,6 +106,7 @@ public final class GPUDevice {
         } catch {
             warnings.warn(error.reason, command: command)
             events = []    // a refused command has no effect, so nothing to tell
+            pendingPresents = []
             return finish(hdr.response(error.response), payload: [])
         }
     }

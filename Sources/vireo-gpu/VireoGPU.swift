@@ -45,6 +45,9 @@ struct VireoGPU: ParsableCommand {
     @Option(name: .customLong("max-resources"), help: "Most resources per connection.")
     var maxResources: Int = 4096
 
+    @Option(name: .customLong("poll-us"), help: "Busy-poll the ring this many microseconds after each kick's work, and spin as long for display replies, before sleeping (0: off; costs CPU while spinning).")
+    var pollMicroseconds: Int = ServerConfig().pollMicroseconds
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -58,6 +61,7 @@ struct VireoGPU: ParsableCommand {
         _ = try displayModes()
         if let http { _ = try parseHostPort(http) }
         guard memoryQuotaMiB > 0, memoryQuotaMiB <= 1 << 20 else { throw ValidationError("--memory-quota out of range") }
+        guard (0...10_000).contains(pollMicroseconds) else { throw ValidationError("--poll-us: 0...10000") }
         guard maxResources > 0 else { throw ValidationError("--max-resources must be positive") }
     }
 
@@ -94,6 +98,7 @@ struct VireoGPU: ParsableCommand {
         config.displays = try displayModes()
         config.limits.hostMemoryQuota = memoryQuotaMiB << 20
         config.limits.maxResources = maxResources
+        config.pollMicroseconds = pollMicroseconds
         let server = GPUServer(config: config, logger: logger)
 
         ShutdownHandler.install(socketPath: socketPath, logger: logger)

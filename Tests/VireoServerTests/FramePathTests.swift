@@ -77,6 +77,25 @@ func showPicture(_ bench: GPUTestBench, id: UInt32 = 1, width: UInt32, height: U
         #expect(fake.wait { f in f.updateRects.last.map { $0.x == 8 && $0.y == 4 && $0.w == 5 && $0.h == 6 } ?? false })
     }
 
+    @Test("Side channel: UPDATE of a R8G8B8A8 resource is converted to x8r8g8b8; partial rows; DisplaySet agrees")
+    func sideChannelConvertedFormat() throws {
+        let fake = try FakeDisplayFrontend(modes: [(32, 16)])
+        defer { fake.stop() }
+        let bench = try GPUTestBench(sideChannel: fake)
+        let bgrx = testPattern(width: 32, height: 16, seed: 3)
+        var rgba = bgrx
+        for i in stride(from: 0, to: rgba.count, by: 4) { rgba.swapAt(i, i + 2) }
+        let full = Rect(x: 0, y: 0, width: 32, height: 16)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.create2D(1, format: 67, width: 32, height: 16)))) == okNoData)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.attachBacking(1, bench.backing(rgba, pieces: 2))))) == okNoData)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.transfer(1, full)))) == okNoData)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.setScanout(0, 1, full)))) == okNoData)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.flush(1, Rect(x: 3, y: 2, width: 20, height: 9))))) == okNoData)
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.flush(1, full)))) == okNoData)
+        #expect(fake.wait { $0.surface(0)?.pixels == bgrx })
+        #expect(bench.server?.displays?.snapshot(0)?.pixels == bgrx)
+    }
+
     @Test("Indirect descriptors and split requests are gathered like direct ones")
     func indirectAndSplit() throws {
         let bench = try GPUTestBench(indirect: true)

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /// memfd_create(2) through syscall(2): glibc's wrapper is _GNU_SOURCE-only.
 int cvireo_memfd_create(const char *name, unsigned int flags);
@@ -29,6 +30,12 @@ ssize_t cvireo_send_with_fds(int sock, const void *buf, size_t len, const int *f
 /// *truncated to 1 if the kernel dropped control data (more fds than fit). Extra descriptors are closed.
 ssize_t cvireo_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds_out, int *truncated);
 
+/// sendmsg(2) of a gather list (at most IOV_MAX entries), MSG_NOSIGNAL, no descriptors.
+
+ssize_t cvireo_sendmsg_iov(int sock, const struct iovec *iov, int iovcnt);
+/// IOV_MAX: the most entries one sendmsg(2) takes.
+int cvireo_iov_max(void);
+
 /// Unix stream sockets.
 int cvireo_unix_listen(const char *path, int backlog);
 int cvireo_unix_connect(const char *path);
@@ -36,6 +43,10 @@ int cvireo_socketpair(int fds[2]);
 int cvireo_accept(int fd);
 /// poll(2) for readability with a timeout; returns 1 readable, 0 timeout, -1 error.
 int cvireo_poll_readable(int fd, int timeout_ms);
+/// poll(2) for writability with a timeout; returns 1 writable, 0 timeout, -1 error.
+int cvireo_poll_writable(int fd, int timeout_ms);
+/// recv(2) with MSG_DONTWAIT: -1 with errno EAGAIN when nothing is there yet.
+ssize_t cvireo_recv_nonblocking(int sock, void *buf, size_t len);
 
 /// Flags for mmap(2).
 int cvireo_prot_read(void);
@@ -46,4 +57,8 @@ void *cvireo_map_failed(void);
 void cvireo_fence_seq_cst(void);
 void cvireo_fence_acquire(void);
 void cvireo_fence_release(void);
+/// A spin-wait hint to the CPU (x86 PAUSE, arm64 YIELD).
+void cvireo_cpu_relax(void);
+/// CLOCK_MONOTONIC in nanoseconds (vDSO, no syscall).
+uint64_t cvireo_monotonic_ns(void);
 #endif
