@@ -16,7 +16,7 @@ let package = Package(
     targets: [
         // C shims: headers and wrappers for macros the Clang importer drops. No logic.
         .target(name: "CVireoSystem"),
-        .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
+        .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
 
         // System: owned fds, sockets with SCM_RIGHTS, epoll, eventfd, memfd, mmap.
         .target(name: "VireoSystem", dependencies: ["CVireoSystem"]),

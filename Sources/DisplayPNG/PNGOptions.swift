@@ -15,9 +15,12 @@ public struct PNGOptions: Sendable, Equatable {
     public var zlibLevel: Int
     public var filter: PNGFilter
     public var strategy: PNGStrategy
+    /// Threads that deflate strips of rows in parallel, the caller's included: 0 = one per CPU the process may run
+    /// on (at most 16); 1 = one stream on the calling thread. Small images use fewer. Negative values are refused.
+    public var threads: Int
 
-    public init(zlibLevel: Int, filter: PNGFilter, strategy: PNGStrategy = .rle) {
-        self.zlibLevel = zlibLevel; self.filter = filter; self.strategy = strategy
+    public init(zlibLevel: Int, filter: PNGFilter, strategy: PNGStrategy = .rle, threads: Int = 0) {
+        self.zlibLevel = zlibLevel; self.filter = filter; self.strategy = strategy; self.threads = threads
     }
 
     /// For live screenshots. Measured at 1920x1080 (release, thread CPU time, Benchmarks/PNGBench): 13-15 ms and
