@@ -1,5 +1,5 @@
 // png-bench: PNG encode time and size per option set on a 1920x1080 desktop-like frame and a noise frame.
-// Run: swift run -c release png-bench [runs] [all]
+// Run: swift run -c release png-bench [runs] [all] [only=TEXT]
 // Each setting runs on three encoders: libpng (the previous one), the strip encoder on one thread, and on all CPUs.
 import Display
 import DisplayPNG
@@ -82,9 +82,11 @@ func processCPUms() -> Double {
 
 enum Engine: String { case libpng = "libpng", strips1 = "strips t=1", strips = "strips auto" }
 
-// Arguments: [runs] [all]. Without "all" only the settings worth comparing run.
+// Arguments: [runs] [all] [only=TEXT]. Without "all" only the settings worth comparing run; only= keeps the lines
+// (setting, engine, frame) containing TEXT (for profiling one of them).
 let runs = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 9
 let all = CommandLine.arguments.contains("all")
+let only = CommandLine.arguments.first { $0.hasPrefix("only=") }.map { String($0.dropFirst(5)) }
 let settings: [(String, PNGOptions)] = [
     ("L1 SUB   rle (.fast)", .fast),
     ("L1 UP    rle", PNGOptions(zlibLevel: 1, filter: .up, strategy: .rle)),
@@ -121,6 +123,7 @@ for (name, frame) in frames {
     let reference = try PNGDecoder.decodeRGBA(try encode(frame, .fast, .libpng), maxPixels: 1 << 30)
     for (label, options) in settings {
         for engine in [Engine.libpng, .strips1, .strips] {
+            if let only, !"\(name) \(label) \(engine.rawValue)".contains(only) { continue }
             var wall: [Double] = [], cpu: [Double] = []
             var size = 0
             for _ in 0..<runs {

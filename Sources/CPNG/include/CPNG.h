@@ -59,6 +59,10 @@ int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t heig
                             int filter, int strategy, int threads, uint8_t **out, size_t *out_len, char *err,
                             size_t errlen);
 
+/// Adler-32 of `len` bytes continuing from `adler` (1 to start), equal to zlib's adler32(); SIMD where the CPU has it.
+/// Exported for tests.
+uint32_t cpng_adler32(uint32_t adler, const uint8_t *p, size_t len);
+
 /// Decodes any PNG (all colour types and bit depths, interlaced or not) to 8-bit R,G,B,A rows of width*4 bytes in a
 /// malloc'd buffer (*out, free with cpng_free). Images with more than `max_pixels` pixels are refused with
 /// CPNG_ERR_TOO_LARGE before the pixel buffer is allocated
