@@ -27,6 +27,7 @@ enum {
     CPNG_STRIPS_PER_THREAD = 4,            // more strips than threads: a thread that finishes early takes another
     CPNG_MIN_STRIP_BYTES = 192 << 10,      // below this (filtered bytes) a strip's setup costs more than it saves
     CPNG_BATCH_BYTES = 64 << 10,           // rows are filtered and fed to zlib this many bytes at a time (cache)
+    CPNG_PROBE_EVERY = 8,                  // batches stored between tries of the real level on incompressible rows
 };
 // A strip's deflate output stays far below 2^31 - 1, the largest IDAT chunk, for any input up to this size.
 static const size_t cpng_max_strip_bytes = (size_t)512 << 20;
@@ -268,6 +269,7 @@ struct cpng_job {
 struct cpng_worker {
     z_stream z;
     int z_ready;
+    int level;                 // the stream's current level: job->level, or 0 over incompressible rows
     uint8_t *batch;            // filtered rows, each with its filter byte, plus slack
     size_t batch_rows;
     uint8_t *rgb_cur, *rgb_prior, *cand, *best;   // RGB rows for AVG, PAETH and ADAPTIVE
@@ -283,6 +285,7 @@ static int cpng_worker_init(struct cpng_worker *w, const struct cpng_job *job) {
     memset(w, 0, sizeof *w);
     if (deflateInit2(&w->z, job->level, Z_DEFLATED, -15, 8, job->strategy) != Z_OK) return CPNG_ERR_NO_MEMORY;
     w->z_ready = 1;
+    w->level = job->level;
     w->batch_rows = CPNG_BATCH_BYTES / job->rowbytes;
     if (w->batch_rows == 0) w->batch_rows = 1;
     if (w->batch_rows > job->rows_per_strip) w->batch_rows = job->rows_per_strip;
@@ -350,6 +353,22 @@ static int cpng_grow(struct cpng_strip *s, size_t *cap, z_stream *z) {
     return CPNG_OK;
 }
 
+/// deflateParams with output room: switching from a level to another flushes the block in progress.
+static int cpng_set_level(struct cpng_worker *w, const struct cpng_job *job, struct cpng_strip *s, size_t *cap,
+                          int level) {
+    for (;;) {
+        size_t room = *cap - s->len;
+        w->z.next_out = s->data + s->len;
+        w->z.avail_out = (uInt)(room > UINT32_MAX ? UINT32_MAX : room);
+        uInt before = w->z.avail_out;
+        int rc = deflateParams(&w->z, level, job->strategy);
+        s->len += before - w->z.avail_out;
+        if (rc == Z_OK) { w->level = level; return CPNG_OK; }
+        if (rc != Z_BUF_ERROR || w->z.avail_out != 0) return CPNG_ERR_LIBPNG;
+        if (cpng_grow(s, cap, &w->z) != CPNG_OK) return CPNG_ERR_NO_MEMORY;
+    }
+}
+
 static int cpng_encode_strip(struct cpng_worker *w, const struct cpng_job *job, uint32_t index) {
     struct cpng_strip *s = &job->strips[index];
     uint32_t y0 = index * job->rows_per_strip;
@@ -362,6 +381,11 @@ static int cpng_encode_strip(struct cpng_worker *w, const struct cpng_job *job, 
     s->data = malloc(cap);
     if (s->data == NULL) return CPNG_ERR_NO_MEMORY;
     s->len = 0;
+    if (w->level != job->level && cpng_set_level(w, job, s, &cap, job->level) != CPNG_OK) return CPNG_ERR_LIBPNG;
+    // Incompressible rows (noise, video): when a batch does not shrink, the next ones are stored (level 0, a copy)
+    // rather than searched for matches (level 1 spends ~40 ms of CPU on a 1080p noise frame for nothing); every
+    // CPNG_PROBE_EVERY-th stored batch tries the real level again, for frames that change content.
+    unsigned stored_batches = 0;
     if (w->rgb_prior != NULL) {   // the RGB filters need the row above the strip
         if (y0 == 0) memset(w->rgb_prior, 0, (size_t)job->width * 3);
         else cpng_to_rgb(job->pixels + (size_t)(y0 - 1) * job->stride, w->rgb_prior, job->width, job->ssse3);
@@ -373,6 +397,11 @@ static int cpng_encode_strip(struct cpng_worker *w, const struct cpng_job *job, 
         s->adler = cpng_adler32(s->adler, w->batch, len);
         y += n;
         int flush = y < y1 ? Z_NO_FLUSH : (last ? Z_FINISH : Z_SYNC_FLUSH);
+        if (w->level == 0 && job->level != 0 && ++stored_batches % CPNG_PROBE_EVERY == 0
+            && cpng_set_level(w, job, s, &cap, job->level) != CPNG_OK) {
+            return CPNG_ERR_LIBPNG;
+        }
+        size_t start_len = s->len;
         w->z.next_in = w->batch;
         w->z.avail_in = (uInt)len;
         for (;;) {
@@ -390,6 +419,12 @@ static int cpng_encode_strip(struct cpng_worker *w, const struct cpng_job *job, 
             // Done with this input when zlib left output room (all pending output written) or finished the stream.
             if (rc == Z_STREAM_END || (w->z.avail_out != 0 && w->z.avail_in == 0 && flush != Z_FINISH)) break;
             if (w->z.avail_out == 0 && cpng_grow(s, &cap, &w->z) != CPNG_OK) return CPNG_ERR_NO_MEMORY;
+        }
+        // Output lags input by what zlib holds back (less than a block), so this is a rough measure; noise makes
+        // as many bytes as it takes in.
+        if (w->level != 0 && y < y1 && (s->len - start_len) * 64 >= len * 63
+            && cpng_set_level(w, job, s, &cap, 0) != CPNG_OK) {
+            return CPNG_ERR_LIBPNG;
         }
     }
     uint32_t crc = (uint32_t)crc32(0, (const Bytef *)"IDAT", 4);

@@ -11,19 +11,20 @@ private let noLimit = 1 << 30
 
 /// Frames for these tests, filled through raw pointers (4K frames are too slow pixel by pixel in a debug build).
 enum StripImages {
-    /// `kind`: "noise" (incompressible), "desktop" (flat areas, a gradient and text-like dots), "ramps".
+    /// `kind`: "noise" (incompressible), "desktop" (flat areas, a gradient and text-like dots), "ramps", "mixed"
+    /// (noise in the top half, desktop below).
     static func frame(width: UInt32, height: UInt32, kind: String, seed: UInt64 = 1) -> Frame {
         let set = DisplaySet(modes: [DisplayMode(enabled: true, width: width, height: height)])
         set.enable(0, width: width, height: height)
         var rng = SeededRandom(state: seed)
-        let k = kind == "noise" ? 0 : kind == "desktop" ? 1 : 2   // not a String compare per pixel
+        let k = kind == "noise" ? 0 : kind == "desktop" ? 1 : kind == "mixed" ? 3 : 2   // not a String compare per pixel
         set.update(0, damage: Rect(x: 0, y: 0, width: width, height: height)) { raw, stride in
             let p = raw.bindMemory(to: UInt8.self)
             let w = Int(width), h = Int(height)
             for y in 0..<h {
                 var i = y * stride
                 for x in 0..<w {
-                    switch k {
+                    switch k == 3 ? (y < h / 2 ? 0 : 1) : k {
                     case 0:
                         let v = rng.next()
                         p[i] = UInt8(truncatingIfNeeded: v); p[i + 1] = UInt8(truncatingIfNeeded: v >> 8)
@@ -108,7 +109,7 @@ struct StripEncoderTests {
     @Test("every filter, strategy and level round trips across many strips", arguments: [0, 1, 2, 6, 9])
     func settings(level: Int) throws {
         // 1001x333: 1 MB of rows, five strips on 16 threads (67 rows, the last 65).
-        let frames = ["noise", "desktop", "ramps"].map { StripImages.frame(width: 1001, height: 333, kind: $0) }
+        let frames = ["noise", "desktop", "ramps", "mixed"].map { StripImages.frame(width: 1001, height: 333, kind: $0) }
         for frame in frames {
             let expected = StripImages.expectedRGBA(frame)
             for filter in PNGFilter.allCases {
@@ -170,6 +171,18 @@ struct StripEncoderTests {
             if o.filter != .adaptive {   // adaptive: the same heuristic, but libpng weighs its choices differently
                 #expect(abs(ours.count - theirs.count) <= theirs.count / 100, "\(o): \(ours.count) vs \(theirs.count)")
             }
+        }
+    }
+
+    @Test("rows after incompressible ones are compressed again (stored batches probe the real level)")
+    func incompressibleThenDesktop() throws {
+        for threads in [1, 2] {
+            let noise = try PNGEncoder.encode(StripImages.frame(width: 1920, height: 1080, kind: "noise"),
+                                              options: options(.fast, threads: threads))
+            let mixedFrame = StripImages.frame(width: 1920, height: 1080, kind: "mixed")
+            let mixed = try PNGEncoder.encode(mixedFrame, options: options(.fast, threads: threads))
+            #expect(mixed.count < noise.count * 6 / 10, "\(mixed.count) vs \(noise.count) on \(threads) threads")
+            #expect(try PNGDecoder.decodeRGBA(mixed, maxPixels: noLimit).rgba == StripImages.expectedRGBA(mixedFrame))
         }
     }
 
