@@ -16,7 +16,7 @@ let package = Package(
     targets: [
         // C shims: headers and wrappers for macros the Clang importer drops. No logic.
         .target(name: "CVireoSystem"),
-        .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
+        .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
 
         // System: owned fds, sockets with SCM_RIGHTS, epoll, eventfd, memfd, mmap.
         .target(name: "VireoSystem", dependencies: ["CVireoSystem"]),
@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "GuestMemory", "VireoSystem", "VireoTestSupport"]),
         .testTarget(name: "VirtioGPUTests", dependencies: ["VirtioGPU", "Display", "GuestMemory", "VireoSystem", "Wire"]),
         .testTarget(name: "VirtioIOMMUTests", dependencies: ["VirtioIOMMU", "GuestMemory", "VireoSystem", "Wire"]),
-        .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display"]),
+        .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display", "CPNG"]),
         .testTarget(name: "VireoServerTests", dependencies: [
             "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "Display", "DisplayPNG", "VireoSystem", "Wire",
         ]),

@@ -1,5 +1,6 @@
 // png-bench: PNG encode time and size per option set on a 1920x1080 desktop-like frame and a noise frame.
-// Run: swift run -c release png-bench [runs]
+// Run: swift run -c release png-bench [runs] [all] [only=TEXT]
+// Each setting runs on three encoders: libpng (the previous one), the strip encoder on one thread, and on all CPUs.
 import Display
 import DisplayPNG
 import Foundation
@@ -72,46 +73,73 @@ func noiseFrame(width: Int, height: Int) -> Frame {
     return set.snapshot(0)!
 }
 
-/// CPU time of this thread in ms: on a shared, loaded machine it tracks the encoder's own cost better than wall time.
-func threadCPUms() -> Double {
+/// CPU time of the whole process in ms (all threads): what an encode costs the machine, next to its wall time.
+func processCPUms() -> Double {
     var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) * 1e3 + Double(ts.tv_nsec) / 1e6
 }
 
+enum Engine: String { case libpng = "libpng", strips1 = "strips t=1", strips = "strips auto" }
+
+// Arguments: [runs] [all] [only=TEXT]. Without "all" only the settings worth comparing run; only= keeps the lines
+// (setting, engine, frame) containing TEXT (for profiling one of them).
 let runs = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 9
-let configs: [(String, PNGOptions)] = [
-    ("level 1 NONE  rle", PNGOptions(zlibLevel: 1, filter: .none, strategy: .rle)),
-    ("level 1 SUB   rle", PNGOptions(zlibLevel: 1, filter: .sub, strategy: .rle)),
-    ("level 1 UP    rle", PNGOptions(zlibLevel: 1, filter: .up, strategy: .rle)),
-    ("level 1 ADAPT rle", PNGOptions(zlibLevel: 1, filter: .adaptive, strategy: .rle)),
-    ("level 1 NONE  default", PNGOptions(zlibLevel: 1, filter: .none, strategy: .default)),
-    ("level 1 SUB   default", PNGOptions(zlibLevel: 1, filter: .sub, strategy: .default)),
-    ("level 1 UP    default", PNGOptions(zlibLevel: 1, filter: .up, strategy: .default)),
-    ("level 1 ADAPT default", PNGOptions(zlibLevel: 1, filter: .adaptive, strategy: .default)),
-    ("level 6 ADAPT default (.small)", .small),
-    ("level 0 NONE", PNGOptions(zlibLevel: 0, filter: .none, strategy: .default)),
-]
+let all = CommandLine.arguments.contains("all")
+let only = CommandLine.arguments.first { $0.hasPrefix("only=") }.map { String($0.dropFirst(5)) }
+let settings: [(String, PNGOptions)] = [
+    ("L1 SUB   rle (.fast)", .fast),
+    ("L1 UP    rle", PNGOptions(zlibLevel: 1, filter: .up, strategy: .rle)),
+    ("L1 NONE  default", PNGOptions(zlibLevel: 1, filter: .none, strategy: .default)),
+    ("L1 SUB   default", PNGOptions(zlibLevel: 1, filter: .sub, strategy: .default)),
+    ("L1 UP    default", PNGOptions(zlibLevel: 1, filter: .up, strategy: .default)),
+] + (all ? [
+    ("L1 NONE  rle", PNGOptions(zlibLevel: 1, filter: .none, strategy: .rle)),
+    ("L1 ADAPT rle", PNGOptions(zlibLevel: 1, filter: .adaptive, strategy: .rle)),
+    ("L1 ADAPT default", PNGOptions(zlibLevel: 1, filter: .adaptive, strategy: .default)),
+    ("L6 ADAPT default (.small)", .small),
+    ("L0 NONE", PNGOptions(zlibLevel: 0, filter: .none, strategy: .default)),
+] : [])
 let frames = [
     ("desktop, dense text", desktopFrame(width: 1920, height: 1080)),
     ("desktop, sparse text", desktopFrame(width: 1920, height: 1080, lineSpacing: 60)),
     ("noise", noiseFrame(width: 1920, height: 1080)),
 ]
+
+func encode(_ frame: Frame, _ options: PNGOptions, _ engine: Engine) throws -> [UInt8] {
+    switch engine {
+    case .libpng: try PNGEncoder._encodeWithLibPNG(frame, options: options)
+    case .strips1: try PNGEncoder.encode(frame, options: { var o = options; o.threads = 1; return o }())
+    case .strips: try PNGEncoder.encode(frame, options: options)
+    }
+}
+
+var loadavg = [Double](repeating: 0, count: 3)
+_ = getloadavg(&loadavg, 3)
+print(String(format: "load average %.2f %.2f %.2f, %d CPUs", loadavg[0], loadavg[1], loadavg[2],
+             ProcessInfo.processInfo.activeProcessorCount))
 for (name, frame) in frames {
-    print("\(name) 1920x1080, \(runs) runs, medians (minimums)")
-    for (label, options) in configs {
-        var wall: [Double] = [], cpu: [Double] = []
-        var size = 0
-        for _ in 0..<runs {
-            let start = ContinuousClock.now, cpuStart = threadCPUms()
-            size = try PNGEncoder.encode(frame, options: options).count
-            cpu.append(threadCPUms() - cpuStart)
-            let d = ContinuousClock.now - start
-            wall.append(Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1e3)
+    print("\(name) 1920x1080, \(runs) runs: wall median (min), process CPU median, size")
+    let reference = try PNGDecoder.decodeRGBA(try encode(frame, .fast, .libpng), maxPixels: 1 << 30)
+    for (label, options) in settings {
+        for engine in [Engine.libpng, .strips1, .strips] {
+            if let only, !"\(name) \(label) \(engine.rawValue)".contains(only) { continue }
+            var wall: [Double] = [], cpu: [Double] = []
+            var size = 0
+            for _ in 0..<runs {
+                let start = ContinuousClock.now, cpuStart = processCPUms()
+                size = try encode(frame, options, engine).count
+                cpu.append(processCPUms() - cpuStart)
+                let d = ContinuousClock.now - start
+                wall.append(Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1e3)
+            }
+            // Not a test, but a benchmark of a wrong encoder is worthless: every output decodes to the same pixels.
+            let decoded = try PNGDecoder.decodeRGBA(try encode(frame, options, engine), maxPixels: 1 << 30)
+            guard decoded == reference else { fatalError("\(label) \(engine.rawValue): pixels differ") }
+            wall.sort(); cpu.sort()
+            let line = (label + "  " + engine.rawValue).padding(toLength: 40, withPad: " ", startingAt: 0)
+            print(line + String(format: "wall %7.2f (min %6.2f) ms  cpu %7.2f ms %9d B",
+                                wall[runs / 2], wall[0], cpu[runs / 2], size))
         }
-        wall.sort(); cpu.sort()
-        let line = label.padding(toLength: 32, withPad: " ", startingAt: 0)
-        print(line + String(format: "wall %7.2f (min %6.2f) ms  cpu %7.2f (min %6.2f) ms %9d B",
-                            wall[runs / 2], wall[0], cpu[runs / 2], cpu[0], size))
     }
 }

@@ -5,16 +5,31 @@ import CPNG
 enum LibPNG {
     private static let messageCapacity = 256
 
+    /// Which C encoder writes the PNG.
+    enum Engine {
+        /// cpng_encode_bgrx_strips: the PNG written with zlib, strips deflated in parallel (the encoder in use).
+        case strips
+        /// cpng_encode_bgrx_strategy: libpng's writer, one thread (the reference for tests and benchmarks).
+        case libpng
+    }
+
     /// Encodes width x height BGRX pixels starting at `base` (rows `stride` bytes apart). The caller has checked
     /// that the pointer covers (height-1)*stride + width*4 bytes.
     static func encodeBGRX(_ base: UnsafePointer<UInt8>, width: UInt32, height: UInt32, stride: Int,
-                           options: PNGOptions) throws(PNGError) -> [UInt8] {
+                           options: PNGOptions, engine: Engine = .strips) throws(PNGError) -> [UInt8] {
         var out: UnsafeMutablePointer<UInt8>? = nil
         var outLength = 0
         var message = [CChar](repeating: 0, count: messageCapacity)
-        let status = cpng_encode_bgrx_strategy(base, width, height, stride, Int32(options.zlibLevel),
-                                               options.filter.rawValue, options.strategy.rawValue, &out,
-                                               &outLength, &message, messageCapacity)
+        let status = switch engine {
+        case .strips:
+            cpng_encode_bgrx_strips(base, width, height, stride, Int32(options.zlibLevel), options.filter.rawValue,
+                                    options.strategy.rawValue, Int32(clamping: options.threads), &out, &outLength,
+                                    &message, messageCapacity)
+        case .libpng:
+            cpng_encode_bgrx_strategy(base, width, height, stride, Int32(options.zlibLevel),
+                                      options.filter.rawValue, options.strategy.rawValue, &out,
+                                      &outLength, &message, messageCapacity)
+        }
         defer { cpng_free(out) }
         guard status == Int32(CPNG_OK), let out else {
             throw error(status, message)

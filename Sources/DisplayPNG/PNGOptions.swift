@@ -15,16 +15,21 @@ public struct PNGOptions: Sendable, Equatable {
     public var zlibLevel: Int
     public var filter: PNGFilter
     public var strategy: PNGStrategy
+    /// Threads that deflate strips of rows in parallel, the caller's included: 0 = one per CPU the process may run
+    /// on (at most 16); 1 = one stream on the calling thread. Small images use fewer. Negative values are refused.
+    public var threads: Int
 
-    public init(zlibLevel: Int, filter: PNGFilter, strategy: PNGStrategy = .rle) {
-        self.zlibLevel = zlibLevel; self.filter = filter; self.strategy = strategy
+    public init(zlibLevel: Int, filter: PNGFilter, strategy: PNGStrategy = .rle, threads: Int = 0) {
+        self.zlibLevel = zlibLevel; self.filter = filter; self.strategy = strategy; self.threads = threads
     }
 
-    /// For live screenshots. Measured at 1920x1080 (release, thread CPU time, Benchmarks/PNGBench): 13-15 ms and
-    /// 90-145 KB on desktop-like frames, 42 ms on noise. Level 1 with filter NONE and the default strategy is ~3 ms
-    /// faster on text-heavy desktops but 117 ms on noise or photos (zlib's match search), so RLE after SUB is the
-    /// safer live default.
+    /// For live screenshots. Measured at 1920x1080 on 2 cores (release, png-bench, best of 5 medians of 15, the
+    /// strip encoder on both cores): 5.4 ms wall (10 ms CPU over both) and 145 KB on a text-heavy desktop, 4.1 ms and 90 KB
+    /// on a sparse one, 8.6 ms on noise (stored once a batch does not shrink); libpng's encoder took 14.5, 13.2 and
+    /// 42.9 ms. Level 1 with filter NONE and the default strategy is about as fast on desktops (4.3 ms, 152 KB) but
+    /// searches for matches it never finds on noise and photos (21 ms), so RLE after SUB stays the live default.
     public static let fast = PNGOptions(zlibLevel: 1, filter: .sub, strategy: .rle)
-    /// For saved pictures: libpng's defaults (zlib 6, adaptive filters), several times slower, smallest files.
+    /// For saved pictures: zlib 6 and adaptive filters (libpng's defaults and its per-row heuristic), several times
+    /// slower, smallest files.
     public static let small = PNGOptions(zlibLevel: 6, filter: .adaptive, strategy: .default)
 }

@@ -1,5 +1,6 @@
-// CPNG: libpng behind a setjmp boundary. Swift cannot call setjmp/png_jmpbuf, so every libpng call runs here and
-// failures come back as a status code plus libpng's message; nothing ever longjmps into Swift or aborts.
+// CPNG: libpng behind a setjmp boundary, and a parallel PNG writer on zlib. Swift cannot call setjmp/png_jmpbuf, so
+// every libpng call runs here and failures come back as a status code plus libpng's message; nothing ever longjmps
+// into Swift or aborts.
 #ifndef CPNG_H
 #define CPNG_H
 
@@ -47,6 +48,21 @@ int cpng_encode_bgrx_strategy(const uint8_t *pixels, uint32_t width, uint32_t he
                               int zlib_level, int filter, int strategy, uint8_t **out, size_t *out_len, char *err,
                               size_t errlen);
 
+/// Encodes like cpng_encode_bgrx_strategy (same arguments, same limits, 8-bit RGB, not interlaced) without libpng:
+/// the PNG is written here and the rows are cut into horizontal strips deflated in parallel, each strip's deflate
+/// stream ended by a sync flush and all of them concatenated into one zlib stream (one IDAT chunk per strip).
+/// `threads`: how many threads (the caller's included) deflate strips; 0 = one per CPU this process may run on, at
+/// most 16; 1 = a single strip on the calling thread (a plain, non-parallel encoder). Small images get fewer strips.
+/// CPNG_FILTER_ADAPTIVE chooses per row by libpng's heuristic (the least sum of absolute filtered values).
+/// zlib failures give CPNG_ERR_LIBPNG with a message naming zlib.
+int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t height, size_t stride, int zlib_level,
+                            int filter, int strategy, int threads, uint8_t **out, size_t *out_len, char *err,
+                            size_t errlen);
+
+/// Adler-32 of `len` bytes continuing from `adler` (1 to start), equal to zlib's adler32(); SIMD where the CPU has it.
+/// Exported for tests.
+uint32_t cpng_adler32(uint32_t adler, const uint8_t *p, size_t len);
+
 /// Decodes any PNG (all colour types and bit depths, interlaced or not) to 8-bit R,G,B,A rows of width*4 bytes in a
 /// malloc'd buffer (*out, free with cpng_free). Images with more than `max_pixels` pixels are refused with
 /// CPNG_ERR_TOO_LARGE before the pixel buffer is allocated
@@ -55,7 +71,7 @@ int cpng_encode_bgrx_strategy(const uint8_t *pixels, uint32_t width, uint32_t he
 int cpng_decode_rgba(const uint8_t *data, size_t len, uint64_t max_pixels, uint8_t **out, size_t *out_len,
                      uint32_t *width, uint32_t *height, char *err, size_t errlen);
 
-/// Frees a buffer returned by cpng_encode_bgrx or cpng_decode_rgba (NULL is fine).
+/// Frees a buffer returned by any cpng_encode_* function or cpng_decode_rgba (NULL is fine).
 void cpng_free(void *buffer);
 
 #ifdef __cplusplus
