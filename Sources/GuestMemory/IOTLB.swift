@@ -92,9 +92,9 @@ public final class IOTLB: DMATranslator, @unchecked Sendable {
         }
     }
 
-    /// The translation of one byte for reading, without asking anyone on a miss.
-    public func lookupOnly(_ iova: UInt64) throws(GuestMemoryError) -> [GuestRange] {
-        try lookup(iova, length: 1, access: .read)
+    /// True when some entry translates `iova`, whatever its permission (no one is asked on a miss).
+    public func covers(_ iova: UInt64) -> Bool {
+        entries.withLock { list in list.contains { $0.iova <= iova && iova <= $0.last } }
     }
 
     /// Fragments for the whole range, or the first byte without a translation / with the wrong permission.

@@ -50,7 +50,7 @@ extension GPUConnection {
                 return false
             }
             dispatch(message)
-            if (try? iotlb.translate(iova, length: 1, access: access)) != nil { return true }
+            if iotlb.covers(iova) { return true }   // a permission refusal is then the caller's answer
         }
         logger.warning("IOTLB miss at 0x\(String(iova, radix: 16)) (\(access)) not answered within \(Self.missTimeout) s")
         return false

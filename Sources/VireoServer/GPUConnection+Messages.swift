@@ -269,7 +269,7 @@ extension GPUConnection {
             // reply now and could not answer a miss, so the translations are only requested (prefetch).
             layout = VirtqueueLayout(size: UInt16(queues[i].num), descTable: a.descUserAddr,
                                      availRing: a.availUserAddr, usedRing: a.usedUserAddr)
-            for addr in [a.descUserAddr, a.availUserAddr, a.usedUserAddr] where (try? iotlb.lookupOnly(addr)) == nil {
+            for addr in [a.descUserAddr, a.availUserAddr, a.usedUserAddr] where !iotlb.covers(addr) {
                 sendBackendIOTLB(IOTLBMessage(iova: addr, size: 1, userAddr: 0, perm: 3, type: .miss))
             }
         } else {
