@@ -10,7 +10,7 @@ public enum GPUSideChannelRequest: UInt32, Sendable {
     case dmabufScanout2 = 12
 }
 
-public struct GPUSideChannel: Sendable {
+public struct GPUSideChannel {
     public static let headerSize = 12
     public static let replyFlag: UInt32 = 0x4
     public static let protocolFeatureEDID: UInt64 = 1 << 0
@@ -20,6 +20,9 @@ public struct GPUSideChannel: Sendable {
     public let socket: OwnedFD
     /// How long `call` busy-waits for a reply before sleeping in poll(2) (0: never spins).
     public let spinMicroseconds: Int
+    /// Runs while a send waits for the frontend to read (it may be waiting for us: IOTLB updates need our ack).
+    public var whileBlocked: (() -> Void)?
+
     public init(socket: OwnedFD, spinMicroseconds: Int = 0) {
         self.socket = socket
         self.spinMicroseconds = spinMicroseconds
@@ -41,13 +44,25 @@ public struct GPUSideChannel: Sendable {
     public func send(_ request: GPUSideChannelRequest, payload: [UInt8]) throws {
         var w = WireWriter(capacity: 12 + payload.count)
         w.write(request.rawValue); w.write(UInt32(0)); w.write(UInt32(payload.count)); w.write(bytes: payload)
-        try UnixSocket.send(socket, w.bytes)
+        try UnixSocket.send(socket, w.bytes, whileBlocked: whileBlocked)
     }
 
     /// Sends and waits for the matching reply's payload.
-    public func call(_ request: GPUSideChannelRequest, payload: [UInt8] = [], maxReply: Int = 4096) throws -> [UInt8] {
+    /// `whileWaiting` runs between short waits: the frontend may need an answer from us (an IOTLB update waiting
+    /// for its ack) before its display can reply.
+    public func call(_ request: GPUSideChannelRequest, payload: [UInt8] = [], maxReply: Int = 4096,
+                     whileWaiting: (() -> Void)? = nil) throws -> [UInt8] {
         try send(request, payload: payload)
-        guard try UnixSocket.waitReadable(socket, timeoutMS: Self.replyTimeoutMS, spinMicroseconds: spinMicroseconds) else { throw Failure.timeout(request) }
+        var ready = try UnixSocket.waitReadable(socket, timeoutMS: whileWaiting == nil ? Self.replyTimeoutMS : 10,
+                                                spinMicroseconds: spinMicroseconds)
+        if !ready, let whileWaiting {
+            let deadline = ContinuousClock.now + .milliseconds(Int(Self.replyTimeoutMS))
+            while !ready && ContinuousClock.now < deadline {
+                whileWaiting()
+                ready = try UnixSocket.waitReadable(socket, timeoutMS: 10)
+            }
+        }
+        guard ready else { throw Failure.timeout(request) }
         guard let head = try UnixSocket.receiveExactly(socket, count: Self.headerSize) else { throw Failure.closed }
         var r = WireReader(head)
         let code: UInt32 = try r.read(), flags: UInt32 = try r.read(), size: UInt32 = try r.read()
@@ -75,7 +90,7 @@ public struct GPUSideChannel: Sendable {
             GPUSideChannelRequest.update.rawValue.littleEndian, 0, UInt32(20 + rows.byteCount).littleEndian,
             index.littleEndian, x.littleEndian, y.littleEndian, width.littleEndian, height.littleEndian)
         try withUnsafeBytes(of: words) { header in
-            try UnixSocket.send(socket, header: header, rows: rows)
+            try UnixSocket.send(socket, header: header, rows: rows, whileBlocked: whileBlocked)
         }
     }
 

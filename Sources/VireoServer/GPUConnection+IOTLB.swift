@@ -56,6 +56,16 @@ extension GPUConnection {
         return false
     }
 
+    /// Handles IOTLB messages already waiting on the main socket without blocking (used while the side channel
+    /// waits for the frontend's display, which may itself wait for our ack of an IOTLB update). Others are deferred.
+    func serviceWaitingIOTLBMessages() {
+        guard iommuPlatform else { return }
+        while (try? UnixSocket.waitReadable(channel.socket, timeoutMS: 0)) == true,
+              let message = try? channel.receive() {
+            if message.request == .iotlbMsg { dispatch(message) } else { deferredMessages.append(message) }
+        }
+    }
+
     /// VHOST_USER_IOTLB_MSG from the frontend.
     func handleIOTLB(_ payload: [UInt8]) throws {
         guard payload.count == IOTLBMessage.size else {

@@ -11,7 +11,11 @@ extension GPUConnection {
     /// GPU_SET_SOCKET arrives while the frontend waits for our ack, so its display cannot answer yet: the
     /// handshake happens on first use.
     func attachSideChannel(_ fd: OwnedFD) {
-        sideChannel = GPUSideChannel(socket: fd, spinMicroseconds: config.pollMicroseconds)
+        var channel = GPUSideChannel(socket: fd, spinMicroseconds: config.pollMicroseconds)
+        // Non-blocking, so a frontend that stops reading neither hangs the device nor starves IOTLB acks.
+        do { try fd.setNonBlocking(true) } catch { logger.warning("display channel: \(error)") }
+        channel.whileBlocked = { [weak self] in self?.serviceWaitingIOTLBMessages() }
+        sideChannel = channel
         sideChannelNegotiated = false
         logger.info("display channel attached")
     }
@@ -22,7 +26,7 @@ extension GPUConnection {
         if sideChannelNegotiated { return channel }
         sideChannelNegotiated = true
         do {
-            var r = WireReader(try channel.call(.getProtocolFeatures))
+            var r = WireReader(try channel.call(.getProtocolFeatures, whileWaiting: serviceWaitingIOTLBMessages))
             let offered: UInt64 = try r.read()
             sideChannelFeatures = offered & GPUSideChannel.protocolFeatureEDID
             var w = WireWriter()
@@ -50,7 +54,7 @@ extension GPUConnection {
         do {
             if type == Self.getDisplayInfoType {
                 // Reply: virtio_gpu_resp_display_info: 24-byte header, then 16 x (rect 16 bytes, enabled, flags).
-                var info = WireReader(try channel.call(.getDisplayInfo))
+                var info = WireReader(try channel.call(.getDisplayInfo, whileWaiting: serviceWaitingIOTLBMessages))
                 try info.skip(24)
                 var modes = displays.modes
                 for i in 0..<DisplaySet.maxScanouts {
@@ -68,7 +72,7 @@ extension GPUConnection {
                 guard scanout < UInt32(displays.count) else { return }
                 var w = WireWriter(); w.write(scanout)
                 // Reply: virtio_gpu_resp_edid: header 24, size u32, padding u32, edid[1024].
-                var e = WireReader(try channel.call(.getEDID, payload: w.bytes))
+                var e = WireReader(try channel.call(.getEDID, payload: w.bytes, whileWaiting: serviceWaitingIOTLBMessages))
                 try e.skip(24)
                 let size: UInt32 = try e.read()
                 _ = try e.read(UInt32.self)

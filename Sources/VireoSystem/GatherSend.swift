@@ -35,7 +35,10 @@ public struct StridedRows {
 extension UnixSocket {
     /// Sends `header` then the rows, all of it (a blocking or non-blocking stream socket), without copying the
     /// rows in user space. Like `send`, MSG_NOSIGNAL: a closed peer is an error, not a signal.
-    public static func send(_ sock: OwnedFD, header: UnsafeRawBufferPointer, rows: StridedRows) throws(SystemError) {
+    /// While the peer does not read, `whileBlocked` runs every few milliseconds (the peer may be waiting for us);
+    /// after `stallLimitMS` without progress the send fails with ETIMEDOUT.
+    public static func send(_ sock: OwnedFD, header: UnsafeRawBufferPointer, rows: StridedRows,
+                            whileBlocked: (() -> Void)? = nil, stallLimitMS: Int = 5000) throws(SystemError) {
         let rowPieces = rows.byteCount == 0 ? 0 : (rows.isContiguous ? 1 : rows.count)
         let total = 1 + rowPieces
         let iovMax = Int(max(16, cvireo_iov_max()))
@@ -53,14 +56,21 @@ extension UnixSocket {
                 }
             }
             var first = 0   // first piece not wholly sent; pieces before it are done
+            var stalledMS = 0
             while first < total {
                 if iov[first].iov_len == 0 { first += 1; continue }
                 let n = cvireo_sendmsg_iov(sock.rawValue, iov.baseAddress! + first, Int32(min(total - first, iovMax)))
                 if n < 0 {
                     if errno == EINTR { continue }
-                    if errno == EAGAIN || errno == EWOULDBLOCK { _ = cvireo_poll_writable(sock.rawValue, 1000); continue }
+                    if errno == EAGAIN || errno == EWOULDBLOCK {
+                        guard stalledMS < stallLimitMS else { return SystemError("sendmsg", errno: ETIMEDOUT) }
+                        whileBlocked?()
+                        if cvireo_poll_writable(sock.rawValue, 10) == 0 { stalledMS += 10 }
+                        continue
+                    }
                     return SystemError("sendmsg")
                 }
+                stalledMS = 0
                 var left = n
                 while left > 0 {
                     if left >= iov[first].iov_len {

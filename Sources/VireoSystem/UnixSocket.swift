@@ -48,10 +48,13 @@ public enum UnixSocket {
         return try waitReadable(fd, timeoutMS: timeoutMS)
     }
 
-    /// Sends all of `bytes`, the descriptors with the first chunk.
-    public static func send(_ sock: OwnedFD, _ bytes: [UInt8], fds: [OwnedFD] = []) throws(SystemError) {
+    /// Sends all of `bytes` (the descriptors with the first chunk). On a non-blocking socket whose peer does not
+    /// read, `whileBlocked` runs every few milliseconds; after `stallLimitMS` without progress: ETIMEDOUT.
+    public static func send(_ sock: OwnedFD, _ bytes: [UInt8], fds: [OwnedFD] = [], whileBlocked: (() -> Void)? = nil,
+                            stallLimitMS: Int = 5000) throws(SystemError) {
         let raw = fds.map(\.rawValue)
         var offset = 0
+        var stalledMS = 0
         repeat {
             let n = bytes.withUnsafeBytes { buf in
                 raw.withUnsafeBufferPointer { fdBuf in
@@ -61,9 +64,15 @@ public enum UnixSocket {
             }
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN { _ = cvireo_poll_writable(sock.rawValue, 1000); continue }
+                if errno == EAGAIN {
+                    guard stalledMS < stallLimitMS else { throw SystemError("sendmsg", errno: ETIMEDOUT) }
+                    whileBlocked?()
+                    if cvireo_poll_writable(sock.rawValue, 10) == 0 { stalledMS += 10 }
+                    continue
+                }
                 throw SystemError("sendmsg")
             }
+            stalledMS = 0
             offset += n
         } while offset < bytes.count
         withExtendedLifetime(fds) {}
