@@ -52,7 +52,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks (not tests: they measure, never assert timing).
-        .executableTarget(name: "png-bench", dependencies: ["DisplayPNG", "Display"], path: "Benchmarks/PNGBench"),
+        .executableTarget(name: "png-bench", dependencies: ["DisplayPNG", "Display", "VireoTestSupport"],
+                          path: "Benchmarks/PNGBench"),
 
         // Test support: plays the hypervisor (vhost-user frontend) and the guest driver over real sockets.
         .target(name: "VireoTestSupport", dependencies: [
@@ -60,7 +61,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Benchmarks: Vireo against QEMU's vhost-user-gpu backends (child processes), one driver for all.
-        .executableTarget(name: "vireo-bench", dependencies: ["VireoTestSupport", "VhostUser", "Display"],
+        .executableTarget(name: "vireo-bench", dependencies: ["VireoTestSupport", "VhostUser", "Display", "DisplayPNG"],
                           path: "Benchmarks/vireo-bench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "VireoSystem"]),

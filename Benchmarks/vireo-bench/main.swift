@@ -1,7 +1,9 @@
 // vireo-bench: Vireo against QEMU's vhost-user-gpu backends, in one run, over the same driver and display end.
 // Usage: vireo-bench [--rounds N] [--quick] [--backends vireo,qemu72,qemu10] [--output FILE | --no-write]
+import DisplayPNG
 import Foundation
 import Glibc
+import VireoTestSupport
 
 struct Options {
     var rounds = 4
@@ -116,7 +118,8 @@ func run() throws {
         print("round \(round + 1)/\(options.rounds) done")
     }
 
-    let report = Report(results: results, rounds: roundsDone, options: options, machine: Machine.current())
+    let report = Report(results: results, rounds: roundsDone, options: options, machine: Machine.current(),
+                        png: measurePNG())
     print("")
     print(report.table())
     print(report.ratiosAndTargets())
@@ -146,4 +149,20 @@ do {
     FileHandle.standardError.write(Data("vireo-bench: \(error)\n".utf8))
     ChildRegistry.shared.cleanUp()
     exit(1)
+}
+
+/// PNG encode of a 1920x1080 desktop-like frame with the preset the HTTP API uses.
+func measurePNG() -> (p50MS: Double, bytes: Int)? {
+    let frame = desktopFrame(width: 1920, height: 1080)
+    var times: [Double] = []
+    var bytes = 0
+    for _ in 0..<16 {
+        let start = ContinuousClock.now
+        guard let png = try? PNGEncoder.encode(frame) else { return nil }
+        let d = ContinuousClock.now - start
+        times.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+        bytes = png.count
+    }
+    times.removeFirst()   // warm-up
+    return (times.sorted()[times.count / 2], bytes)
 }
