@@ -64,7 +64,12 @@ extension GPUConnection {
                     _ = try info.read(UInt32.self)
                     if i < modes.count { modes[i] = DisplayMode(enabled: enabled != 0, width: w, height: h, x: x, y: y) }
                 }
-                displays.setModes(modes)
+                // A changed configuration is announced to the driver (VIRTIO_GPU_EVENT_DISPLAY in events_read).
+                if modes != displays.modes {
+                    if sideChannelModesKnown { device.displayConfigurationChanged() }
+                    displays.setModes(modes)
+                }
+                sideChannelModesKnown = true
             } else if type == Self.getEDIDType, sideChannelFeatures & GPUSideChannel.protocolFeatureEDID != 0 {
                 guard request.count >= 28 else { return }
                 var rr = WireReader(Array(request[24..<28]))

@@ -29,6 +29,8 @@ public final class GPUConnection: @unchecked Sendable {
     var sideChannel: GPUSideChannel?
     var sideChannelFeatures: UInt64 = 0
     var sideChannelNegotiated = false
+    /// The frontend's display modes were read once (later changes raise VIRTIO_GPU_EVENT_DISPLAY).
+    var sideChannelModesKnown = false
     /// The frontend's IOMMU translations (used when VIRTIO_F_ACCESS_PLATFORM is negotiated).
     let iotlb = IOTLB()
     var backendChannel: OwnedFD?

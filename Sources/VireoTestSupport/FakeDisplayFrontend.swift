@@ -25,7 +25,10 @@ public final class FakeDisplayFrontend: Sendable {
         var lastUpdateNanos: UInt64 = 0
     }
     /// Modes reported for GET_DISPLAY_INFO (up to 16).
-    public let modes: [(width: UInt32, height: UInt32)]
+    private let modeList: Mutex<[(width: UInt32, height: UInt32)]>
+    public var modes: [(width: UInt32, height: UInt32)] { modeList.withLock { $0 } }
+    /// What the next GET_DISPLAY_INFO reports (a host-side resize).
+    public func setModes(_ m: [(width: UInt32, height: UInt32)]) { modeList.withLock { $0 = m } }
     public let edid: [UInt8]?
     let socket: OwnedFD
     public let backendEnd: OwnedFD
@@ -35,7 +38,7 @@ public final class FakeDisplayFrontend: Sendable {
 
     public init(modes: [(width: UInt32, height: UInt32)] = [(1024, 768)], edid: [UInt8]? = nil) throws {
         (socket, backendEnd) = try UnixSocket.pair()
-        self.modes = modes
+        modeList = Mutex(modes)
         self.edid = edid
         let thread = Thread { [self] in self.serve() }
         thread.start()
@@ -137,6 +140,7 @@ public final class FakeDisplayFrontend: Sendable {
         case .getDisplayInfo:
             var w = WireWriter()
             w.write(UInt32(0x1101)); w.write(zeros: 20)
+            let modes = self.modes
             for i in 0..<16 {
                 if i < modes.count {
                     w.write(UInt32(0)); w.write(UInt32(0)); w.write(modes[i].width); w.write(modes[i].height)

@@ -45,6 +45,9 @@ struct VireoGPU: ParsableCommand {
     @Option(name: .customLong("max-resources"), help: "Most resources per connection.")
     var maxResources: Int = 4096
 
+    @Option(name: .customLong("max-backing-entries"), help: "Most backing entries in one RESOURCE_ATTACH_BACKING.")
+    var maxBackingEntries: UInt32 = 16384
+
     @Option(name: .customLong("poll-us"), help: "Busy-poll the ring this many microseconds after each kick's work, and spin as long for display replies, before sleeping (0: off; costs CPU while spinning).")
     var pollMicroseconds: Int = ServerConfig().pollMicroseconds
 
@@ -63,6 +66,7 @@ struct VireoGPU: ParsableCommand {
         guard memoryQuotaMiB > 0, memoryQuotaMiB <= 1 << 20 else { throw ValidationError("--memory-quota out of range") }
         guard (0...10_000).contains(pollMicroseconds) else { throw ValidationError("--poll-us: 0...10000") }
         guard maxResources > 0 else { throw ValidationError("--max-resources must be positive") }
+        guard (1...16384).contains(maxBackingEntries) else { throw ValidationError("--max-backing-entries: 1...16384") }
     }
 
     func displayModes() throws -> [DisplayMode] {
@@ -98,6 +102,7 @@ struct VireoGPU: ParsableCommand {
         config.displays = try displayModes()
         config.limits.hostMemoryQuota = memoryQuotaMiB << 20
         config.limits.maxResources = maxResources
+        config.limits.maxBackingEntries = maxBackingEntries
         config.pollMicroseconds = pollMicroseconds
         let server = GPUServer(config: config, logger: logger)
 

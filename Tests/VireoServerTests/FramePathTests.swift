@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import VireoServer
 import VireoTestSupport
+import VhostUser
 import Wire
 
 /// A BGRX test picture with distinct values per pixel.
@@ -162,5 +163,24 @@ func showPicture(_ bench: GPUTestBench, id: UInt32 = 1, width: UInt32, height: U
         let pixels = testPattern(width: 8, height: 8)
         try showPicture(bench, width: 8, height: 8, pixels: pixels)
         #expect(bench.server?.displays?.snapshot(0)?.pixels == pixels)
+    }
+}
+
+@Suite struct DisplayEventTests {
+    @Test("GPU2D-4/5: a changed display configuration raises VIRTIO_GPU_EVENT_DISPLAY; events_clear clears it")
+    func displayEvent() throws {
+        let fake = try FakeDisplayFrontend(modes: [(800, 600)])
+        defer { fake.stop() }
+        let bench = try GPUTestBench(sideChannel: fake)
+        _ = try #require(bench.submit(GPURequest.getDisplayInfo(), responseSize: 408))
+        #expect(try bench.frontend.getConfig()[0] == 0)   // events_read
+        fake.setModes([(1024, 768)])
+        let resp = try #require(bench.submit(GPURequest.getDisplayInfo(), responseSize: 408))
+        var r = WireReader(resp)
+        try r.skip(32)
+        #expect(try r.read(UInt32.self) == 1024)
+        #expect(try bench.frontend.getConfig()[0] == 1)   // VIRTIO_GPU_EVENT_DISPLAY
+        _ = try bench.frontend.request(.setConfig, payload: VhostUserConfig(offset: 4, size: 4, flags: 0, payload: [1, 0, 0, 0]).encoded)
+        #expect(try bench.frontend.getConfig()[0] == 0)
     }
 }
