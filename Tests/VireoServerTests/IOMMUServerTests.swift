@@ -3,6 +3,7 @@
 // GPU driver uses IOVAs that differ from guest-physical addresses, so identity translation would fail.
 import Display
 import Foundation
+import Glibc
 import Logging
 import Testing
 import VhostUser
@@ -237,5 +238,55 @@ func decodeFault(_ bytes: [UInt8]) throws -> (reason: UInt8, flags: UInt32, endp
         _ = try f.request(.setVringNum, payload: VringState(index: 5, num: 16).encoded)
         #expect(f.backendClosed())
         #expect(!rig.bench.connectionEnded)
+    }
+
+    @Test("IOMMU-6.8: faults wait for eventq buffers; a buffer smaller than a fault report comes back unused")
+    func faultsWaitForBuffers() throws {
+        let rig = try IOMMURig()
+        try rig.connectIOMMU()
+        try rig.setUpGPU()                                  // unattached: the rings' first accesses fault
+        _ = rig.post(GPURequest.getDisplayInfo(), responseSize: 408)
+        #expect(try waitUntil { rig.client.iommu.pendingFaultCount > 0 })   // no buffer yet: kept, not lost
+        rig.driver.postEventBuffers(1, size: 16)
+        let small = try #require(rig.driver.eventq.waitUsed(timeout: 5))
+        #expect(small.length == 0)
+        rig.driver.postEventBuffers(1)
+        let fault = try decodeFault(try #require(rig.driver.nextEvent()))
+        #expect(fault.reason == 1 && fault.endpoint == IOMMURig.endpoint)
+    }
+
+    @Test("IOMMU-5.1: when the IOMMU connection ends the endpoint is detached and the GPU's DMA waits for a new driver")
+    func iommuDisconnectDetaches() throws {
+        let rig = try IOMMURig()
+        try rig.connectIOMMU()
+        rig.attachAndMap()
+        try rig.setUpGPU()
+        #expect(rig.submit(GPURequest.getDisplayInfo(), responseSize: 408).flatMap(GPURequest.responseType) == 0x1101)
+        _ = Glibc.shutdown(rig.driver.frontend.channel.socket.rawValue, Int32(SHUT_RDWR))
+        #expect(try waitUntil { rig.client.iommu.usage.domains == 0 && rig.client.iommu.usage.mappings == 0 })
+        #expect(!rig.bench.connectionEnded)                 // the GPU connection stays
+        let resp = rig.post(GPURequest.getDisplayInfo(), responseSize: 408)
+        #expect(rig.bench.controlq.waitUsed(timeout: 1) == nil)
+        try rig.connectIOMMU()                              // a new frontend connection, a new driver
+        rig.attachAndMap()
+        #expect(try #require(rig.bench.controlq.waitUsed(timeout: 5)).length == 408)
+        #expect(GPURequest.responseType(rig.ram.read(24, at: resp)) == 0x1101)
+    }
+
+    @Test("IOMMU-5.1: with Vireo's own IOMMU the frontend's IOTLB is refused (the guest programs Vireo's IOMMU)")
+    func frontendIOTLBRefused() throws {
+        let rig = try IOMMURig()
+        rig.bench.frontend.acceptIOMMUPlatform = true
+        try rig.setUpGPU()
+        let update = IOTLBMessage(iova: IOMMURig.lowIOVA, size: 4096, userAddr: rig.ram.userAddress(of: 0), perm: 3,
+                                  type: .update)
+        #expect(throws: VhostUserFrontend.Failure.self) { try rig.bench.frontend.request(.iotlbMsg, payload: update.encoded) }
+        #expect(rig.bench.controlq.waitUsed(timeout: 0.2) == nil)
+        let resp = rig.post(GPURequest.getDisplayInfo(), responseSize: 408)
+        #expect(rig.bench.controlq.waitUsed(timeout: 1) == nil)   // not translated by the IOTLB: still unattached
+        try rig.connectIOMMU()
+        rig.attachAndMap()
+        #expect(try #require(rig.bench.controlq.waitUsed(timeout: 5)).length == 408)
+        #expect(GPURequest.responseType(rig.ram.read(24, at: resp)) == 0x1101)
     }
 }
