@@ -42,12 +42,12 @@ let package = Package(
         .target(name: "DisplayPNG", dependencies: ["CPNG", "Display"]),
         // Server: vhost-user backend connections, listener, HTTP API.
         .target(name: "VireoServer", dependencies: [
-            "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU", "Display", "DisplayPNG",
-            .product(name: "Logging", package: "swift-log"),
+            "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU", "VirtioIOMMU", "Display",
+            "DisplayPNG", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .executableTarget(name: "vireo-gpu", dependencies: [
-            "VireoServer", "Display",
+            "VireoServer", "Display", "VirtioIOMMU",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -70,7 +70,8 @@ let package = Package(
         .testTarget(name: "VirtioIOMMUTests", dependencies: ["VirtioIOMMU", "GuestMemory", "VireoSystem", "Wire"]),
         .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display", "CPNG"]),
         .testTarget(name: "VireoServerTests", dependencies: [
-            "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "Display", "DisplayPNG", "VireoSystem", "Wire",
+            "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "VirtioIOMMU", "Display", "DisplayPNG",
+            "VireoSystem", "Wire", "GuestMemory",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -32,8 +32,8 @@ extension GPUConnection {
                 try queue.enableKicks(dma: dma)
                 if !queue.hasPending(dma: dma) { break }
             }
-        } catch where !error.isFatal {
-            // Served again when the translation arrives (handleIOTLB) or at the next kick.
+        } catch where !error.isFatal || (deviceTranslator != nil && error.isTranslationFault) {
+            // Served again when the translation arrives (handleIOTLB, or the IOMMU's ATTACH/MAP) or at the next kick.
             logger.debug("queue \(i): \(error)")
         } catch {
             logger.warning("queue \(i) stopped: \(error); it restarts when the frontend reconfigures it")
@@ -110,3 +110,12 @@ extension GPUConnection {
     }
 }
 
+
+extension VirtqueueError {
+    /// The ring itself is not reachable through the IOMMU (yet): behind the backend's virtio-iommu the queue waits
+    /// for the guest's IOMMU driver to attach or map (IOMMU-5.1), instead of being declared corrupt.
+    var isTranslationFault: Bool {
+        if case .memory(.translationFault) = self { return true }
+        return false
+    }
+}

@@ -1,48 +1,28 @@
-// GPUConnection: one frontend connection. It owns the vhost-user state (features, memory table, vrings), drives
-// the GPU device from the queues, and forwards display events to the side channel. Runs on its own thread;
-// nothing in it is shared except the DisplaySet.
+// GPUConnection: one frontend connection of the virtio-gpu device. The vhost-user side is VhostUserConnection's;
+// this owns the GPU device, drives it from the queues, and forwards display events to the side channel. With the
+// backend's own virtio-iommu (ClientContext), every device address is an IOVA of the GPU's endpoint.
 import Display
-import Foundation
 import GuestMemory
 import Logging
 import VhostUser
 import VireoSystem
 import Virtio
 import VirtioGPU
-import Wire
 
-public final class GPUConnection: @unchecked Sendable {
+public final class GPUConnection: VhostUserConnection, @unchecked Sendable {
     // Sendable: all state is confined to the thread that calls `run()`; other threads only read `displays`.
     public let displays: DisplaySet
-    let channel: VhostUserChannel
     let device: GPUDevice
-    let config: ServerConfig
-    var logger: Logger
-
-    var features: UInt64 = 0
-    var protocolFeatures: UInt64 = 0
-    var ownerSet = false
-    var status: UInt8 = 0
-    var regions: [MemoryRegion] = []
-    var memory = GuestMemory.empty
-    var queues = [QueueState(), QueueState()]
+    /// The client's virtio-iommu and this GPU's endpoint there; nil when the backend serves no IOMMU.
+    let client: ClientContext?
     var sideChannel: GPUSideChannel?
     var sideChannelFeatures: UInt64 = 0
     var sideChannelNegotiated = false
     /// The frontend's display modes were read once (later changes raise VIRTIO_GPU_EVENT_DISPLAY).
     var sideChannelModesKnown = false
-    /// The frontend's IOMMU translations (used when VIRTIO_F_ACCESS_PLATFORM is negotiated).
-    let iotlb = IOTLB()
-    var backendChannel: OwnedFD?
-    var processingKick = false
-    /// Messages that arrived while waiting for an IOTLB update; handled after the current kick.
-    var deferredMessages: [VhostUserMessage] = []
-    /// Queues to look at once the current message has been answered.
-    var pendingKicks: Set<Int> = []
-    let epoll: Epoll
 
-    static let queueCount = 2
-    static let socketTag: UInt64 = 1000
+    static let queueCountGPU = 2
+    static let mappingsChangedTag = deviceTagBase
 
     public static var offeredFeatures: UInt64 {
         FeatureBit.version1 | FeatureBit.indirectDesc | FeatureBit.eventIdx | FeatureBit.protocolFeatures
@@ -52,107 +32,46 @@ public final class GPUConnection: @unchecked Sendable {
         VhostUserProtocolFeature.replyAck, .config, .configureMemSlots, .resetDevice, .status, .backendReq,
     ].reduce(0) { $0 | $1.mask }
 
-    public init(socket: OwnedFD, config: ServerConfig, logger: Logger) throws {
-        channel = VhostUserChannel(socket: socket)
-        self.config = config
-        self.logger = logger
+    public init(socket: OwnedFD, config: ServerConfig, logger: Logger, client: ClientContext? = nil) throws {
         displays = DisplaySet(modes: config.displays)
         device = GPUDevice(displays: displays, limits: config.limits, logger: logger)
-        epoll = try Epoll()
-        try epoll.add(socket, tag: Self.socketTag)
-        installIOTLBHandlers()
+        self.client = client
+        try super.init(socket: socket, config: config, logger: logger, queueCount: Self.queueCountGPU)
+        if let client { try epoll.add(client.mappingsChanged, tag: Self.mappingsChangedTag) }
     }
 
-    var dma: DMASpace { DMASpace(memory: memory, translator: iommuPlatform ? iotlb : nil) }
-
-    /// Serves until the frontend disconnects or violates the protocol where no NACK is possible.
-    public func run() {
-        logger.info("frontend connected")
-        defer { teardown() }
-        while true {
-            let events: [Epoll.Event]
-            do { events = try epoll.wait(timeoutMS: -1) } catch {
-                logger.error("epoll failed: \(error)")
-                return
-            }
-            for event in events {
-                if event.tag == Self.socketTag {
-                    guard handleFrontendMessage() else { return }
-                } else if let index = Int(exactly: event.tag), index < Self.queueCount {
-                    handleKick(index)
-                }
-                while !deferredMessages.isEmpty || !pendingKicks.isEmpty {
-                    if !deferredMessages.isEmpty {
-                        guard dispatch(deferredMessages.removeFirst()) else { return }
-                    } else {
-                        handleKick(pendingKicks.removeFirst())
-                    }
-                }
-            }
-        }
+    override var deviceName: String { "GPU" }
+    override var offeredFeatureBits: UInt64 { Self.offeredFeatures }
+    override var offeredProtocolFeatureBits: UInt64 { Self.offeredProtocolFeatures }
+    override var deviceConfigSpace: [UInt8] { device.configSpace }
+    override func writeDeviceConfig(offset: UInt32, bytes: [UInt8]) { device.writeConfig(offset: offset, bytes: bytes) }
+    override func didNegotiateFeatures(_ features: UInt64) { device.setNegotiatedFeatures(features) }
+    override func serveQueue(_ i: Int) {
+        handleKick(i)
+        // Faults this GPU's DMA caused go to the IOMMU connection's eventq.
+        if let client, client.iommu.pendingFaultCount > 0 { client.announceFaults() }
     }
-
-    /// Reads and handles one message; false ends the connection.
-    func handleFrontendMessage() -> Bool {
-        let message: VhostUserMessage
-        do { message = try channel.receive() } catch VhostUserError.peerClosed {
-            logger.info("frontend disconnected")
-            return false
-        } catch {
-            logger.warning("closing connection: unreadable message: \(error)")
-            return false
-        }
-        return dispatch(message)
+    override var deviceFDRequests: Set<VhostUserRequest> { [.gpuSetSocket] }
+    override func handleDeviceRequest(_ request: VhostUserRequest, _ m: VhostUserMessage) throws -> [UInt8]? {
+        guard request == .gpuSetSocket else { return try super.handleDeviceRequest(request, m) }
+        guard m.payload.isEmpty else { throw ProtocolViolation("\(request): payload is \(m.payload.count) bytes, expected 0") }
+        guard m.fds.count == 1 else { throw ProtocolViolation("\(request): \(m.fds.count) fds, expected 1") }
+        attachSideChannel(m.fds[0])
+        return nil
     }
-
-    /// Handles one message and sends its reply or ack; false ends the connection.
-    @discardableResult
-    func dispatch(_ message: VhostUserMessage) -> Bool {
-        let name = message.request.map { "\($0)" } ?? "request \(message.header.request)"
-        do {
-            let reply = try handle(message)
-            if let reply {
-                try channel.reply(to: message.header.request, payload: reply)
-            } else if message.header.needsReply && negotiated(.replyAck) {
-                try channel.reply(to: message.header.request, payload: u64(0))
-            }
-            return true
-        } catch let violation as ProtocolViolation {
-            if message.header.needsReply && negotiated(.replyAck) && !violation.fatal {
-                logger.warning("NACK \(name): \(violation.reason)")
-                return (try? channel.reply(to: message.header.request, payload: u64(1))) != nil
-            }
-            logger.warning("closing connection: \(name): \(violation.reason)")
-            return false
-        } catch {
-            logger.warning("closing connection: \(name): \(error)")
-            return false
-        }
+    override func handleDeviceEvent(tag: UInt64) {
+        guard tag == Self.mappingsChangedTag, let client else { return }
+        _ = EventFD.drain(client.mappingsChanged)
+        // The guest's IOMMU driver attached or mapped: queues that waited for a translation may go on.
+        for i in queues.indices where queues[i].started { pendingKicks.insert(i) }
     }
-
-    func negotiated(_ f: VhostUserProtocolFeature) -> Bool { protocolFeatures & f.mask != 0 }
-    func u64(_ v: UInt64) -> [UInt8] { var w = WireWriter(); w.write(v); return w.bytes }
-
-    func teardown() {
-        for i in queues.indices {
-            if let kick = queues[i].kick { epoll.remove(kick) }
-            _ = queues[i].stop()
-        }
+    override func resetDeviceState() { device.reset() }
+    override func releaseDeviceState() {
         device.reset()
-        regions = []
-        memory = .empty
         sideChannel = nil
-        iotlb.removeAll()
-        iotlb.missHandler = nil
-        iotlb.accessFailureHandler = nil
-        logger.info("connection state released")
+        if let client { epoll.remove(client.mappingsChanged) }
     }
-}
-
-/// A message the backend refuses. `fatal` ones cannot be NACKed (e.g. the stream is out of sync).
-struct ProtocolViolation: Error, CustomStringConvertible {
-    var reason: String
-    var fatal = false
-    init(_ reason: String, fatal: Bool = false) { self.reason = reason; self.fatal = fatal }
-    var description: String { reason }
+    /// IOMMU-5.1: with the backend's virtio-iommu, the GPU's DMA goes through its endpoint, even before the guest
+    /// attaches it (then nothing is reachable). This wins over ACCESS_PLATFORM's IOTLB: the guest programs this one.
+    override var deviceTranslator: (any DMATranslator)? { client.map { $0.iommu.translator(for: $0.endpoint) } }
 }

@@ -1,5 +1,7 @@
 // GPUServer: accepts frontends on the listening socket (or serves one inherited socket) one at a time, like QEMU's
 // backend program conventions expect; each connection's state is dropped when it ends, then the next is accepted.
+// With a ClientContext it also serves the client's virtio-iommu on a second socket: the two accept loops run on
+// their own threads, in either order, and share the context (one client at a time on each socket).
 import Display
 import Foundation
 import Logging
@@ -9,17 +11,22 @@ import VireoSystem
 public final class GPUServer: Sendable {
     public let config: ServerConfig
     let logger: Logger
+    /// The client's virtio-iommu and the GPU's endpoint on it; nil: the GPU's DMA is not translated by Vireo.
+    public let client: ClientContext?
     private let current = Mutex<GPUConnection?>(nil)
     private let connectionCount = Mutex<Int>(0)
+    private let iommuConnectionCount = Mutex<Int>(0)
 
-    public init(config: ServerConfig, logger: Logger) {
+    public init(config: ServerConfig, logger: Logger, client: ClientContext? = nil) {
         self.config = config
         self.logger = logger
+        self.client = client
     }
 
     /// The displays of the connected frontend (nil when none is connected).
     public var displays: DisplaySet? { current.withLock { $0?.displays } }
     public var connectionsServed: Int { connectionCount.withLock { $0 } }
+    public var iommuConnectionsServed: Int { iommuConnectionCount.withLock { $0 } }
 
     /// Serves one already-connected socket until it closes.
     public func serve(socket: OwnedFD) {
@@ -27,7 +34,7 @@ public final class GPUServer: Sendable {
         var log = logger
         log[metadataKey: "connection"] = "\(n)"
         do {
-            let connection = try GPUConnection(socket: socket, config: config, logger: log)
+            let connection = try GPUConnection(socket: socket, config: config, logger: log, client: client)
             current.withLock { $0 = connection }
             connection.run()
             current.withLock { $0 = nil }
@@ -36,12 +43,30 @@ public final class GPUServer: Sendable {
         }
     }
 
+    /// Serves one already-connected virtio-iommu socket until it closes (needs a ClientContext).
+    public func serveIOMMU(socket: OwnedFD) {
+        guard let client else { return logger.error("no virtio-iommu configured") }
+        let n = iommuConnectionCount.withLock { $0 += 1; return $0 }
+        var log = logger
+        log[metadataKey: "iommu-connection"] = "\(n)"
+        do {
+            try IOMMUConnection(socket: socket, config: config, logger: log, client: client).run()
+        } catch {
+            log.error("cannot serve virtio-iommu connection: \(error)")
+        }
+    }
+
     /// Accepts and serves connections one after another, forever (until the process ends).
-    public func serve(listener: OwnedFD) {
+    public func serve(listener: OwnedFD) { acceptLoop(listener, serve(socket:)) }
+
+    /// The virtio-iommu's accept loop; run it on its own thread beside `serve(listener:)`.
+    public func serveIOMMU(listener: OwnedFD) { acceptLoop(listener, serveIOMMU(socket:)) }
+
+    private func acceptLoop(_ listener: OwnedFD, _ body: (OwnedFD) -> Void) {
         while true {
             do {
                 let socket = try UnixSocket.accept(listener)
-                serve(socket: socket)
+                body(socket)
             } catch {
                 logger.error("accept failed: \(error)")
                 Thread.sleep(forTimeInterval: 0.1)

@@ -24,10 +24,10 @@ public final class GPUTestBench: @unchecked Sendable {
     public convenience init(config: ServerConfig = ServerConfig(), ram: GuestRAM? = nil,
                             sideChannel: FakeDisplayFrontend? = nil, withoutFeatures: UInt64 = 0,
                             withoutProtocolFeatures: UInt64 = 0, setup: Bool = true, indirect: Bool = false,
-                            iotlb: IOTLBResponder? = nil) throws {
+                            iotlb: IOTLBResponder? = nil, client: ClientContext? = nil) throws {
         var logger = Logger(label: "vireo-test")
         logger.logLevel = ProcessInfo.processInfo.environment["VIREO_TEST_LOG"] != nil ? .debug : .critical
-        let server = GPUServer(config: config, logger: logger)
+        let server = GPUServer(config: config, logger: logger, client: client)
         let (ours, theirs) = try UnixSocket.pair()
         let done = Mutex_(false)
         Thread { server.serve(socket: theirs); done.set(true) }.start()

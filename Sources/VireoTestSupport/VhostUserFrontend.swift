@@ -92,11 +92,13 @@ public final class VhostUserFrontend: @unchecked Sendable {
     }
 
     /// SET_VRING_NUM/ADDR/BASE/CALL/KICK/ENABLE for ring `index`.
-    public func setupRing(_ index: UInt32, _ ring: GuestRing, ram: GuestRAM) throws {
+    /// `deviceAddress`: the ring addresses to send, from guest-physical ones (e.g. IOVAs behind Vireo's own IOMMU).
+    public func setupRing(_ index: UInt32, _ ring: GuestRing, ram: GuestRAM,
+                          deviceAddress: ((UInt64) -> UInt64)? = nil) throws {
         _ = try request(.setVringNum, payload: VringState(index: index, num: UInt32(ring.size)).encoded)
         // With ACCESS_PLATFORM ring addresses are IOVAs (identity-mapped to guest-physical here), else user addresses.
         let iova = features & FeatureBit.accessPlatform != 0
-        let address = { (gpa: UInt64) in iova ? gpa : ram.userAddress(of: gpa) }
+        let address = { (gpa: UInt64) in deviceAddress?(gpa) ?? (iova ? gpa : ram.userAddress(of: gpa)) }
         let addr = VringAddr(index: index, flags: 0, descUserAddr: address(ring.desc), usedUserAddr: address(ring.used),
                              availUserAddr: address(ring.avail), logGuestAddr: 0)
         _ = try request(.setVringAddr, payload: addr.encoded)

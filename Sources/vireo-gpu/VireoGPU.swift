@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import VireoServer
 import VireoSystem
+import VirtioIOMMU
 
 @main
 struct VireoGPU: ParsableCommand {
@@ -15,6 +16,8 @@ struct VireoGPU: ParsableCommand {
         discussion: """
             Serves one virtio-gpu device to a vhost-user frontend (QEMU -device vhost-user-gpu-pci).
             Example: vireo-gpu --socket-path /run/vgpu.sock --http 127.0.0.1:8080
+            With --iommu-socket PATH it also serves a virtio-iommu (vhost-user-device, virtio id 23) for the same
+            client; ring and buffer addresses are then IOVAs of --endpoint N.
             """,
         version: version)
 
@@ -51,6 +54,18 @@ struct VireoGPU: ParsableCommand {
     @Option(name: .customLong("poll-us"), help: "Busy-poll the ring this many microseconds after each kick's work, and spin as long for display replies, before sleeping (0: off; costs CPU while spinning).")
     var pollMicroseconds: Int = ServerConfig().pollMicroseconds
 
+    @Option(name: .customLong("iommu-socket"), help: "Also serve a virtio-iommu (device 23) for the same client on this unix socket; the GPU's DMA then goes through its endpoint, and is refused until the guest attaches it.")
+    var iommuSocket: String?
+
+    @Option(name: .customLong("endpoint"), help: "The GPU's endpoint id on the virtio-iommu (the id the guest's driver attaches; with QEMU, the GPU's PCI requester id). Default 0.")
+    var endpoint: UInt32 = 0
+
+    @Option(name: .customLong("iommu-max-mappings"), help: "Most live virtio-iommu mappings (past it MAP answers NOMEM).")
+    var iommuMaxMappings: Int = IOMMULimits().maxMappings
+
+    @Option(name: .customLong("iommu-max-mapped-mib"), help: "Most guest memory mapped through the virtio-iommu, in MiB (past it MAP answers NOMEM).")
+    var iommuMaxMappedMiB: UInt64 = IOMMULimits().maxMappedBytes >> 20
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -67,6 +82,11 @@ struct VireoGPU: ParsableCommand {
         guard (0...10_000).contains(pollMicroseconds) else { throw ValidationError("--poll-us: 0...10000") }
         guard maxResources > 0 else { throw ValidationError("--max-resources must be positive") }
         guard (1...16384).contains(maxBackingEntries) else { throw ValidationError("--max-backing-entries: 1...16384") }
+        guard iommuMaxMappings > 0 else { throw ValidationError("--iommu-max-mappings must be positive") }
+        guard iommuMaxMappedMiB > 0, iommuMaxMappedMiB <= 1 << 30 else {
+            throw ValidationError("--iommu-max-mapped-mib out of range")
+        }
+        if iommuSocket != nil, iommuSocket == socketPath { throw ValidationError("--iommu-socket must differ from --socket-path") }
     }
 
     func displayModes() throws -> [DisplayMode] {
@@ -104,14 +124,28 @@ struct VireoGPU: ParsableCommand {
         config.limits.maxResources = maxResources
         config.limits.maxBackingEntries = maxBackingEntries
         config.pollMicroseconds = pollMicroseconds
-        let server = GPUServer(config: config, logger: logger)
+        var client: ClientContext?
+        if iommuSocket != nil {
+            var limits = IOMMULimits()
+            limits.maxMappings = iommuMaxMappings
+            limits.maxMappedBytes = iommuMaxMappedMiB << 20
+            client = try ClientContext(endpoint: endpoint, limits: limits, logger: logger)
+        }
+        let server = GPUServer(config: config, logger: logger, client: client)
 
-        ShutdownHandler.install(socketPath: socketPath, logger: logger)
+        ShutdownHandler.install(socketPaths: [socketPath, iommuSocket].compactMap { $0 }, logger: logger)
         if let http {
             let (host, port) = try parseHostPort(http)
             startHTTP(host: host, port: port, server: server, logger: logger)
         }
 
+        if let iommuSocket {
+            // Its own accept loop: the frontend may connect the two sockets in either order.
+            unlink(iommuSocket)
+            let listener = try UnixSocket.listen(path: iommuSocket)
+            logger.info("virtio-iommu listening on \(iommuSocket) (GPU endpoint \(endpoint))")
+            Thread { server.serveIOMMU(listener: listener) }.start()
+        }
         if let fd {
             server.serve(socket: OwnedFD(taking: fd))
             ShutdownHandler.removeSocket()
@@ -136,9 +170,9 @@ func parseHostPort(_ spec: String) throws -> (String, Int) {
 /// SIGTERM/SIGINT: remove the socket file and exit cleanly. The signals are blocked in every thread (set before
 /// any thread starts, so all inherit it) and taken by one thread with sigwait.
 enum ShutdownHandler {
-    nonisolated(unsafe) static var path: String?
-    static func install(socketPath: String?, logger: Logger) {
-        path = socketPath
+    nonisolated(unsafe) static var paths: [String] = []
+    static func install(socketPaths: [String], logger: Logger) {
+        paths = socketPaths
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGTERM)
@@ -154,5 +188,5 @@ enum ShutdownHandler {
             exit(0)
         }.start()
     }
-    static func removeSocket() { if let path { unlink(path) } }
+    static func removeSocket() { for path in paths { unlink(path) } }
 }

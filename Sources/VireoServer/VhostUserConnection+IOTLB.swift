@@ -1,4 +1,4 @@
-// GPUConnection+IOTLB: the GPU behind the frontend's IOMMU (VIRTIO_F_ACCESS_PLATFORM). Device addresses (rings,
+// VhostUserConnection+IOTLB: the device behind the frontend's IOMMU (VIRTIO_F_ACCESS_PLATFORM). Device addresses (rings,
 // backing entries) are IOVAs translated through the IOTLB the frontend fills: the backend asks for each miss
 // over the backend channel and reports each refused access there; translations arrive as VHOST_USER_IOTLB_MSG.
 import Foundation
@@ -7,7 +7,7 @@ import VhostUser
 import VireoSystem
 import Wire
 
-extension GPUConnection {
+extension VhostUserConnection {
     var iommuPlatform: Bool { features & FeatureBit.accessPlatform != 0 }
 
     /// How long a command waits for the frontend to answer an IOTLB miss.
@@ -74,6 +74,11 @@ extension GPUConnection {
         var r = WireReader(payload)
         let m = try IOTLBMessage(from: &r)
         guard iommuPlatform else { throw ProtocolViolation("IOTLB_MSG without VIRTIO_F_ACCESS_PLATFORM negotiated") }
+        // The backend's own virtio-iommu is the one the guest programs: a second, frontend-made translation would
+        // bypass its permissions, so the IOTLB is refused while it is configured.
+        guard deviceTranslator == nil else {
+            throw ProtocolViolation("IOTLB_MSG: this device is behind the backend's own virtio-iommu")
+        }
         switch IOTLBMessage.MessageType(rawValue: m.type) {
         case .update:
             guard (1...3).contains(m.perm) else { throw ProtocolViolation("IOTLB update with permission \(m.perm)") }

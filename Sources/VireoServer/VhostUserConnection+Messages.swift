@@ -1,13 +1,12 @@
-// GPUConnection+Messages: one handler per vhost-user request. Each validates sizes, fd counts and values before
+// VhostUserConnection+Messages: one handler per vhost-user request. Each validates sizes, fd counts and values before
 // changing state; a refusal is a ProtocolViolation (NACK with REPLY_ACK, else the connection closes).
 import GuestMemory
 import VhostUser
 import VireoSystem
 import Virtio
-import VirtioGPU
 import Wire
 
-extension GPUConnection {
+extension VhostUserConnection {
     /// Returns the reply payload for requests that have one.
     func handle(_ m: VhostUserMessage) throws -> [UInt8]? {
         guard let request = m.request else { throw ProtocolViolation("unknown request \(m.header.request)") }
@@ -20,37 +19,37 @@ extension GPUConnection {
         func expectFDs(_ n: Int) throws {
             guard m.fds.count == n else { throw ProtocolViolation("\(request): \(m.fds.count) fds, expected \(n)") }
         }
-        let fdTakers: Set<VhostUserRequest> = [.setMemTable, .addMemReg, .remMemReg, .setVringKick, .setVringCall,
-                                               .setVringErr, .gpuSetSocket, .setBackendReqFD]
+        let fdTakers = Set<VhostUserRequest>([.setMemTable, .addMemReg, .remMemReg, .setVringKick, .setVringCall,
+                                              .setVringErr, .setBackendReqFD]).union(deviceFDRequests)
         if !fdTakers.contains(request) { try expectFDs(0) }
 
         switch request {
         case .getFeatures:
             try expectSize(0)
-            return u64(Self.offeredFeatures)
+            return u64(offeredFeatureBits)
         case .setFeatures:
             try expectSize(8)
             let f: UInt64 = try r.read()
             // Device-type bits (0...23) never offered are refused (e.g. F_VIRGL, GPU2D-3). QEMU passes transport
             // bits it handles itself (e.g. VIRTIO_F_RING_RESET, 40) through to every backend: those are ignored.
-            let unoffered = f & ~Self.offeredFeatures
+            let unoffered = f & ~offeredFeatureBits
             guard unoffered & 0xff_ffff == 0 else {
                 throw ProtocolViolation("SET_FEATURES 0x\(String(f, radix: 16)) has device bits never offered")
             }
             if unoffered != 0 {
                 logger.debug("SET_FEATURES: ignoring transport bits 0x\(String(unoffered, radix: 16)) the frontend handles")
             }
-            features = f & Self.offeredFeatures
-            device.setNegotiatedFeatures(f)
+            features = f & offeredFeatureBits
+            didNegotiateFeatures(f)
             for i in queues.indices { queues[i].queue?.eventIdx = f & FeatureBit.eventIdx != 0 }
             return nil
         case .getProtocolFeatures:
             try expectSize(0)
-            return u64(Self.offeredProtocolFeatures)
+            return u64(offeredProtocolFeatureBits)
         case .setProtocolFeatures:
             try expectSize(8)
             let f: UInt64 = try r.read()
-            guard f & ~Self.offeredProtocolFeatures == 0 else {
+            guard f & ~offeredProtocolFeatureBits == 0 else {
                 throw ProtocolViolation("SET_PROTOCOL_FEATURES 0x\(String(f, radix: 16)) has bits never offered")
             }
             protocolFeatures = f
@@ -65,7 +64,7 @@ extension GPUConnection {
             return nil
         case .getQueueNum:
             try expectSize(0)
-            return u64(UInt64(Self.queueCount))
+            return u64(UInt64(queueCount))
         case .getMaxMemSlots:
             try expectSize(0)
             return u64(UInt64(config.maxMemSlots))
@@ -118,7 +117,7 @@ extension GPUConnection {
             // With ACCESS_PLATFORM the addresses are IOVAs, checked through the IOTLB when the ring is used.
             for (what, addr) in [("descriptor table", a.descUserAddr), ("used ring", a.usedUserAddr),
                                  ("available ring", a.availUserAddr)]
-            where !iommuPlatform && memory.guestAddress(ofUserAddress: addr) == nil {
+            where !addressesAreIOVAs && memory.guestAddress(ofUserAddress: addr) == nil {
                 throw ProtocolViolation("SET_VRING_ADDR: \(what) address 0x\(String(addr, radix: 16)) is not mapped")
             }
             queues[i].addr = a
@@ -137,8 +136,7 @@ extension GPUConnection {
             let s = try VringState(from: &r)
             let i = try queueIndex(s.index, request)
             // Stopping the ring: answer the next avail index the device would have read.
-            if let kick = queues[i].kick { epoll.remove(kick) }
-            let last = queues[i].stop()
+            let last = stopQueue(i)
             return VringState(index: s.index, num: UInt32(last)).encoded
         case .setVringKick, .setVringCall, .setVringErr:
             try expectSize(8)
@@ -154,6 +152,7 @@ extension GPUConnection {
                 if let old = queues[i].kick {
                     epoll.remove(old)
                     queues[i].started = false
+                    queueStopped(i)
                 }
                 queues[i].kick = fd
                 try startQueue(i)
@@ -172,7 +171,7 @@ extension GPUConnection {
         case .getConfig:
             let c: VhostUserConfig
             do { c = try VhostUserConfig(from: &r) } catch { throw ProtocolViolation("GET_CONFIG: \(error)") }
-            let space = device.configSpace
+            let space = deviceConfigSpace
             guard c.offset <= UInt32(space.count), c.size <= UInt32(space.count) - c.offset else {
                 // GET_CONFIG has its own reply, so no NACK: an empty config tells the frontend it failed.
                 logger.warning("GET_CONFIG: \(c.size) bytes at \(c.offset) outside the \(space.count)-byte config")
@@ -183,11 +182,11 @@ extension GPUConnection {
         case .setConfig:
             let c: VhostUserConfig
             do { c = try VhostUserConfig(from: &r) } catch { throw ProtocolViolation("SET_CONFIG: \(error)") }
-            let spaceSize = UInt32(device.configSpace.count)
+            let spaceSize = UInt32(deviceConfigSpace.count)
             guard c.offset <= spaceSize, c.size <= spaceSize - c.offset else {
                 throw ProtocolViolation("SET_CONFIG: \(c.size) bytes at \(c.offset) outside the config space")
             }
-            device.writeConfig(offset: c.offset, bytes: c.payload)
+            writeDeviceConfig(offset: c.offset, bytes: c.payload)
             return nil
         case .setStatus:
             try expectSize(8)
@@ -207,19 +206,14 @@ extension GPUConnection {
         case .iotlbMsg:
             try handleIOTLB(m.payload)
             return nil
-        case .gpuSetSocket:
-            try expectSize(0)
-            try expectFDs(1)
-            attachSideChannel(m.fds[0])
-            return nil
         default:
-            throw ProtocolViolation("\(request) is not supported by a GPU backend")
+            return try handleDeviceRequest(request, m)
         }
     }
 
     func queueIndex(_ index: UInt32, _ request: VhostUserRequest) throws -> Int {
-        guard index < UInt32(Self.queueCount) else {
-            throw ProtocolViolation("\(request): vring index \(index) out of range (GPU has \(Self.queueCount))")
+        guard index < UInt32(queueCount) else {
+            throw ProtocolViolation("\(request): vring index \(index) out of range (\(deviceName) has \(queueCount))")
         }
         return Int(index)
     }
@@ -248,6 +242,7 @@ extension GPUConnection {
             throw ProtocolViolation("memory table: \(error)")
         }
         regions = mapped
+        memoryTableChanged()
         // Ring addresses are frontend virtual addresses: re-derive them for the new table.
         for i in queues.indices where queues[i].started {
             do { try startQueue(i) } catch {
@@ -264,12 +259,13 @@ extension GPUConnection {
             throw ProtocolViolation("ring \(i) kicked before SET_VRING_NUM/SET_VRING_ADDR")
         }
         let layout: VirtqueueLayout
-        if iommuPlatform {
+        if addressesAreIOVAs {
             // IOVAs: every ring access is translated and checked when it happens. The frontend waits for our
             // reply now and could not answer a miss, so the translations are only requested (prefetch).
             layout = VirtqueueLayout(size: UInt16(queues[i].num), descTable: a.descUserAddr,
                                      availRing: a.availUserAddr, usedRing: a.usedUserAddr)
-            for addr in [a.descUserAddr, a.availUserAddr, a.usedUserAddr] where !iotlb.covers(addr) {
+            for addr in [a.descUserAddr, a.availUserAddr, a.usedUserAddr]
+            where deviceTranslator == nil && !iotlb.covers(addr) {
                 sendBackendIOTLB(IOTLBMessage(iova: addr, size: 1, userAddr: 0, perm: 3, type: .miss))
             }
         } else {
@@ -283,7 +279,7 @@ extension GPUConnection {
         let base = queues[i].queue?.lastAvailIdx ?? queues[i].base
         do {
             queues[i].queue = try Virtqueue(layout: layout, dma: dma, eventIdx: features & FeatureBit.eventIdx != 0,
-                                            base: base, checkRings: !iommuPlatform)
+                                            base: base, checkRings: !addressesAreIOVAs)
         } catch { throw ProtocolViolation("ring \(i): \(error)") }
         if !queues[i].started {
             try epoll.add(kick, tag: UInt64(i))
@@ -298,11 +294,10 @@ extension GPUConnection {
 
     func resetDevice() {
         for i in queues.indices {
-            if let kick = queues[i].kick { epoll.remove(kick) }
-            _ = queues[i].stop()
+            _ = stopQueue(i)
             queues[i] = QueueState()
         }
-        device.reset()
+        resetDeviceState()
         iotlb.removeAll()
         features = 0
         status = 0
