@@ -20,6 +20,8 @@ let package = Package(
 
         // System: owned fds, sockets with SCM_RIGHTS, epoll, eventfd, memfd, mmap.
         .target(name: "VireoSystem", dependencies: ["CVireoSystem"]),
+        // Rate-limited logging of guest-caused faults, shared by the device models.
+        .target(name: "VireoLogging", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // Wire: little-endian readers and writers with typed errors.
         .target(name: "Wire"),
         // vhost-user messages (frontend channel, GPU side channel) and their validation.
@@ -32,11 +34,11 @@ let package = Package(
         .target(name: "Display"),
         // The virtio-gpu 2D device: a queue-free state machine.
         .target(name: "VirtioGPU", dependencies: [
-            "Wire", "GuestMemory", "Display", "VireoSystem", .product(name: "Logging", package: "swift-log"),
+            "Wire", "GuestMemory", "Display", "VireoSystem", "VireoLogging", .product(name: "Logging", package: "swift-log"),
         ]),
         // The virtio-iommu device: a queue-free state machine, and the DMA translator of each endpoint.
         .target(name: "VirtioIOMMU", dependencies: [
-            "Wire", "GuestMemory", .product(name: "Logging", package: "swift-log"),
+            "Wire", "GuestMemory", "VireoLogging", .product(name: "Logging", package: "swift-log"),
         ]),
         // PNG export of display surfaces.
         .target(name: "DisplayPNG", dependencies: ["CPNG", "Display"]),

@@ -2,6 +2,7 @@
 import Display
 import GuestMemory
 import Logging
+import VireoLogging
 import VireoSystem
 import Wire
 
@@ -89,11 +90,11 @@ public final class GPUDevice {
         do { hdr = try CtrlHdr(from: &reader) } catch {
             // [VIRTIO] 5.7.6.7 gives no answer for a request shorter than its header; like QEMU's vhost-user-gpu
             // we answer ERR_INVALID_PARAMETER (there is no fence to echo).
-            warnings.warn("request of \(request.count) bytes is shorter than virtio_gpu_ctrl_hdr", command: nil)
+            warnings.warn("request of \(request.count) bytes is shorter than virtio_gpu_ctrl_hdr")
             return finish(CtrlHdr(type: 0).response(.errInvalidParameter), payload: [])
         }
         guard let command = GPUCommandType(rawValue: hdr.type) else {
-            warnings.warn("unknown command type 0x\(String(hdr.type, radix: 16))", command: nil)
+            warnings.warn("unknown command type 0x\(String(hdr.type, radix: 16))")
             return finish(hdr.response(.errUnspec), payload: [])
         }
         do throws(GPUCommandError) {
@@ -104,7 +105,7 @@ public final class GPUDevice {
             let (type, payload) = try execute(command, &reader, dma: dma)
             return finish(hdr.response(type), payload: payload)
         } catch {
-            warnings.warn(error.reason, command: command)
+            warnings.warn(error.reason, metadata: ["command": "\(command)"])
             events = []    // a refused command has no effect, so nothing to tell
             pendingPresents = []
             return finish(hdr.response(error.response), payload: [])

@@ -31,8 +31,7 @@ extension IOMMUDevice {
                 if !overflow, pos == Self.bypassOffset, s.negotiated(IOMMUFeatures.bypassConfig) {
                     s.bypassField = byte & 1
                 } else {
-                    s.warnings.warn("config write at offset \(offset)+\(i) ignored",
-                                    rule: SpecRule(id: "IOMMU-4", clause: "[VIRTIO] 5.13.4 configuration layout"))
+                    s.warnings.warn("config write at offset \(offset)+\(i) ignored", metadata: ["rule": "IOMMU-4"])
                 }
             }
         }

@@ -2,6 +2,7 @@
 // lock by IOMMUDevice. Requests are decoded, validated, then applied; a refused request changes nothing.
 import GuestMemory
 import Logging
+import VireoLogging
 import Wire
 
 struct IOMMUDomain: Sendable {
@@ -35,7 +36,7 @@ struct IOMMUState: Sendable {
     var guestMemory: [GuestRange]?
     var faults: FaultQueue
     var stats = IOMMUStatistics()
-    var warnings: IOMMUWarningLog
+    var warnings: GuestWarningLog
 
     init(config: IOMMUConfiguration, logger: Logger) {
         config.validate()
@@ -43,7 +44,8 @@ struct IOMMUState: Sendable {
         self.config = config
         endpoints = Dictionary(uniqueKeysWithValues: config.endpoints.map { ($0.id, $0) })
         faults = FaultQueue(capacity: config.limits.maxPendingFaults)
-        warnings = IOMMUWarningLog(logger: logger, perSecond: config.limits.warningsPerSecond)
+        warnings = GuestWarningLog(logger: logger, perSecond: config.limits.warningsPerSecond,
+                                   metadata: ["device": "virtio-iommu"])
     }
 
     func negotiated(_ feature: UInt64) -> Bool { negotiated & feature != 0 }
@@ -93,7 +95,7 @@ struct IOMMUState: Sendable {
             stats.refusedRequests &+= 1
             if case .limit(let kind) = error { stats.limitRefusals[kind, default: 0] &+= 1 }
             if case .outsideInputRange = error { stats.limitRefusals[.inputRange, default: 0] &+= 1 }
-            warnings.warn(error.reason, rule: error.rule)
+            warnings.warn(error.reason, metadata: ["rule": "\(error.rule.id)"])
             status = error.status
             body = []
         }
@@ -139,7 +141,7 @@ struct IOMMUState: Sendable {
 
     private mutating func unanswered(_ why: String) -> (response: [UInt8], status: IOMMUStatus?) {
         stats.unansweredRequests &+= 1
-        warnings.warn(why, rule: SpecRule(id: "IOMMU-6.1", clause: "[VIRTIO] 5.13.6 device operations"))
+        warnings.warn(why, metadata: ["rule": "IOMMU-6.1"])
         return ([], nil)
     }
 
@@ -148,6 +150,6 @@ struct IOMMUState: Sendable {
         stats.refusedTranslations &+= 1
         if faults.record(fault) { stats.faultsRecorded &+= 1 }
         warnings.warn("DMA refused: endpoint \(fault.endpoint) at 0x\(String(fault.address, radix: 16)): \(why)",
-                      rule: SpecRule(id: "IOMMU-6.8", clause: "[VIRTIO] 5.13.6 fault reporting"))
+                      metadata: ["rule": "IOMMU-6.8"])
     }
 }
