@@ -24,7 +24,7 @@ func startHTTP(settings: HTTPAPISettings, server: GPUServer, logger: Logger) {
                         logger.info("HTTP API on http://\(shown):\(bound)/v1/displays")
                     }
                     started.signal()
-                }).runService()
+                }).runService(gracefulShutdownSignals: [])   // ShutdownHandler takes SIGTERM/SIGINT (sigwait)
             } catch {
                 logger.critical("HTTP API failed: \(error)")
                 exit(1)

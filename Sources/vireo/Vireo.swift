@@ -32,6 +32,8 @@ struct Vireo: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
         } catch let failure as Failure {
             FileHandle.standardError.write(Data("vireo: \(failure.message)\n".utf8))
             Foundation.exit(failure.code)
