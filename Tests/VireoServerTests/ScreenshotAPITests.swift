@@ -288,6 +288,31 @@ struct ScreenshotAPITests {
         }
     }
 
+    @Test("a client trickling its body byte by byte is cut off at the request deadline; others are served meanwhile")
+    func tricklingClient() async throws {
+        let set = patternDisplays()
+        try await withAPI({ set }, configure: { $0.requestReadTimeout = .seconds(1) }) { api in
+            let fd = try connectSocket(api, timeout: 10)
+            defer { close(fd) }
+            sendAll(fd, Array("POST /v1/displays/0/compare HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n".utf8))
+            let start = Date()
+            let cutOff = await onOwnThread { () -> Bool in
+                for _ in 0..<40 {   // 8 s of trickling if never cut off
+                    let n = [UInt8(0x89)].withUnsafeBytes { send(fd, $0.baseAddress, 1, Int32(MSG_NOSIGNAL)) }
+                    if n < 0 { return true }
+                    var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    if poll(&pfd, 1, 200) > 0 {   // readable: EOF or an answer, the server ended it
+                        return true
+                    }
+                }
+                return false
+            }
+            #expect(cutOff)
+            #expect(Date().timeIntervalSince(start) < 4)
+            #expect(try await request(api, "GET", "/v1/displays/0").status == 200)
+        }
+    }
+
     @Test("many concurrent waiters: bounded by maxWaiters (429 past it), all answered, none crash")
     func manyWaiters() async throws {
         let set = patternDisplays()

@@ -22,6 +22,9 @@ public struct HTTPAPISettings: Sendable {
     public var maxUploadBytes = 32 << 20
     /// A connection that sends nothing for this long is closed (stalled clients cannot hold connections forever).
     public var idleTimeout: Duration = .seconds(30)
+    /// Each whole request (head and body) must arrive within this, counted from connect or the previous response
+    /// (clients trickling bytes cannot hold connections forever either).
+    public var requestReadTimeout: Duration = .seconds(60)
     /// Requests that may wait at once (wait=settled, after_frame, wait-for); more get 429.
     public var maxWaiters = 64
     /// Longest timeout_ms a request may ask for.
@@ -81,11 +84,15 @@ public struct DisplayHTTPServer: Sendable {
             if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
             address = .unixDomainSocket(path: path)
         }
-        let idle = TimeAmount.nanoseconds(Int64(settings.idleTimeout.components.seconds) * 1_000_000_000
-                                              + settings.idleTimeout.components.attoseconds / 1_000_000_000)
+        func amount(_ d: Duration) -> TimeAmount {
+            .nanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+        }
+        let readLimit = amount(settings.requestReadTimeout)
         return Application(
             router: makeRouter(),
-            server: .http1(configuration: .init(idleTimeout: idle)),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [RequestReadDeadlineHandler(limit: readLimit)],
+                idleTimeout: amount(settings.idleTimeout))),
             configuration: ApplicationConfiguration(address: address, serverName: "vireo"),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? -1
