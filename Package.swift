@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "vireo-gpu", targets: ["vireo-gpu"]),
+        .executable(name: "vireo", targets: ["vireo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -42,15 +43,21 @@ let package = Package(
         ]),
         // PNG export of display surfaces.
         .target(name: "DisplayPNG", dependencies: ["CPNG", "Display"]),
+        // Screenshot testing: compare with masks and tolerance, template search, diff pictures. Pure, no I/O.
+        .target(name: "DisplayCompare", dependencies: ["Display"]),
         // Server: vhost-user backend connections, listener, HTTP API.
         .target(name: "VireoServer", dependencies: [
             "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU", "VirtioIOMMU", "Display",
-            "DisplayPNG", .product(name: "Logging", package: "swift-log"),
+            "DisplayPNG", "DisplayCompare", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .executableTarget(name: "vireo-gpu", dependencies: [
             "VireoServer", "Display", "VirtioIOMMU",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The screenshot-testing CLI: a small HTTP/1.1 client of vireo-gpu's API (TCP or unix socket).
+        .executableTarget(name: "vireo", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks (not tests: they measure, never assert timing).
@@ -71,9 +78,10 @@ let package = Package(
         .testTarget(name: "VirtioGPUTests", dependencies: ["VirtioGPU", "Display", "GuestMemory", "VireoSystem", "Wire"]),
         .testTarget(name: "VirtioIOMMUTests", dependencies: ["VirtioIOMMU", "GuestMemory", "VireoSystem", "Wire"]),
         .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display", "CPNG"]),
+        .testTarget(name: "DisplayCompareTests", dependencies: ["DisplayCompare", "Display"]),
         .testTarget(name: "VireoServerTests", dependencies: [
             "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "VirtioIOMMU", "Display", "DisplayPNG",
-            "VireoSystem", "Wire", "GuestMemory",
+            "VireoSystem", "Wire", "GuestMemory", "DisplayCompare",
         ]),
     ],
     swiftLanguageModes: [.v6]

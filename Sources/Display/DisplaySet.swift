@@ -11,6 +11,9 @@ public struct Frame: Sendable {
     public var pixels: [UInt8]           // stride width*4
     public var frameCounter: UInt64
     public var stride: Int { Int(width) * 4 }
+    public init(width: UInt32, height: UInt32, pixels: [UInt8], frameCounter: UInt64) {
+        self.width = width; self.height = height; self.pixels = pixels; self.frameCounter = frameCounter
+    }
 }
 
 /// What a guest driver sees as the preferred mode of each scanout (GET_DISPLAY_INFO pmodes).
@@ -35,6 +38,7 @@ public struct CursorState: Equatable, Sendable {
     /// 64x64 pixels as B, G, R, A (premultiplied is not implied), empty when hidden.
     public var image: [UInt8] = []
     public var imageSerial: UInt64 = 0
+    public init() {}
 }
 
 /// Status of one scanout for listings (`GET /v1/displays`).

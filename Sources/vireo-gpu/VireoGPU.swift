@@ -39,8 +39,14 @@ struct VireoGPU: ParsableCommand {
     @Option(name: .customLong("display"), help: "A display WIDTHxHEIGHT when no frontend display decides (repeat for more scanouts, up to 16).")
     var display: [String] = []
 
-    @Option(name: .customLong("http"), help: "Serve the HTTP API (PNG screenshots) on HOST:PORT.")
+    @Option(name: .customLong("http"), help: "Serve the HTTP API (screenshots, compare, wait-for) on HOST:PORT, PORT (loopback) or unix:PATH.")
     var http: String?
+
+    @Option(name: .customLong("api-token-file"), help: "Require 'Authorization: Bearer TOKEN' on the HTTP API; the token is this file's first line.")
+    var apiTokenFile: String?
+
+    @Option(name: .customLong("max-upload"), help: "Largest reference or needle PNG the HTTP API accepts (bytes, or with K/M).")
+    var maxUpload: String = "32M"
 
     @Option(name: .customLong("memory-quota"), help: "Host memory for resources per connection, in MiB.")
     var memoryQuotaMiB: UInt64 = 256
@@ -77,7 +83,9 @@ struct VireoGPU: ParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard display.count <= DisplaySet.maxScanouts else { throw ValidationError("at most 16 --display") }
         _ = try displayModes()
-        if let http { _ = try parseHostPort(http) }
+        if let http { _ = try parseHTTPAddress(http) }
+        if let apiTokenFile { _ = try readToken(apiTokenFile) }
+        _ = try parseSize(maxUpload)
         guard memoryQuotaMiB > 0, memoryQuotaMiB <= 1 << 20 else { throw ValidationError("--memory-quota out of range") }
         guard (0...10_000).contains(pollMicroseconds) else { throw ValidationError("--poll-us: 0...10000") }
         guard maxResources > 0 else { throw ValidationError("--max-resources must be positive") }
@@ -135,8 +143,14 @@ struct VireoGPU: ParsableCommand {
 
         ShutdownHandler.install(socketPaths: [socketPath, iommuSocket].compactMap { $0 }, logger: logger)
         if let http {
-            let (host, port) = try parseHostPort(http)
-            startHTTP(host: host, port: port, server: server, logger: logger)
+            var settings = HTTPAPISettings(address: try parseHTTPAddress(http))
+            settings.token = try apiTokenFile.map(readToken)
+            settings.maxUploadBytes = try parseSize(maxUpload)
+            if !isLoopback(settings.address) && settings.token == nil {
+                logger.warning("HTTP API on a non-loopback address without --api-token-file: anyone who can reach it sees the screen")
+            }
+            if case .unix(let path) = settings.address { ShutdownHandler.apiSocket = path }
+            startHTTP(settings: settings, server: server, logger: logger)
         }
 
         if let iommuSocket {
@@ -159,18 +173,12 @@ struct VireoGPU: ParsableCommand {
     }
 }
 
-func parseHostPort(_ spec: String) throws -> (String, Int) {
-    guard let colon = spec.lastIndex(of: ":"), let port = Int(spec[spec.index(after: colon)...]),
-          (0...65535).contains(port) else {
-        throw ValidationError("--http \(spec): expected HOST:PORT")
-    }
-    return (String(spec[..<colon]), port)
-}
-
 /// SIGTERM/SIGINT: remove the socket file and exit cleanly. The signals are blocked in every thread (set before
 /// any thread starts, so all inherit it) and taken by one thread with sigwait.
 enum ShutdownHandler {
     nonisolated(unsafe) static var paths: [String] = []
+    /// The HTTP API's unix socket (`--http unix:PATH`), removed at exit too.
+    nonisolated(unsafe) static var apiSocket: String?
     static func install(socketPaths: [String], logger: Logger) {
         paths = socketPaths
         var set = sigset_t()
@@ -188,5 +196,8 @@ enum ShutdownHandler {
             exit(0)
         }.start()
     }
-    static func removeSocket() { for path in paths { unlink(path) } }
+    static func removeSocket() {
+        for path in paths { unlink(path) }
+        if let apiSocket { unlink(apiSocket) }
+    }
 }

@@ -5,14 +5,38 @@ import Hummingbird
 struct APIError: HTTPResponseError, Sendable {
     var status: HTTPResponse.Status
     var message: String
+    /// For 408s from waits: the path of the last screenshot the server looked at (GET it for the picture).
+    var lastScreenshot: String?
+    var frameCounter: UInt64?
+
+    init(status: HTTPResponse.Status, message: String, lastScreenshot: String? = nil, frameCounter: UInt64? = nil) {
+        self.status = status; self.message = message; self.lastScreenshot = lastScreenshot
+        self.frameCounter = frameCounter
+    }
 
     static func unknownDisplay(_ text: String) -> APIError { .init(status: .notFound, message: "no display \(text)") }
     static func disabled(_ index: Int) -> APIError { .init(status: .conflict, message: "display \(index) is not enabled") }
+    static func badRequest(_ message: String) -> APIError { .init(status: .badRequest, message: message) }
+    static func timeout(_ message: String, lastScreenshot: String? = nil, frameCounter: UInt64? = nil) -> APIError {
+        .init(status: .requestTimeout, message: message, lastScreenshot: lastScreenshot, frameCounter: frameCounter)
+    }
+    static func tooLarge(_ message: String) -> APIError { .init(status: .contentTooLarge, message: message) }
     static let noGuest = APIError(status: .serviceUnavailable, message: "no guest is connected")
     static let busy = APIError(status: .tooManyRequests, message: "too many screenshots in progress, retry")
+    static let tooManyWaiters = APIError(status: .tooManyRequests, message: "too many waiting requests, retry later")
+    static let unauthorized = APIError(status: .unauthorized, message: "missing or wrong bearer token")
+
+    private struct Body: Encodable {
+        var error: String
+        var last_screenshot: String?
+        var frame_counter: UInt64?
+    }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        .json(["error": message], status: status)
+        var response = Response.json(Body(error: message, last_screenshot: lastScreenshot, frame_counter: frameCounter),
+                                     status: status)
+        if status == .unauthorized { response.headers[.wwwAuthenticate] = #"Bearer realm="vireo""# }
+        return response
     }
 }
 
@@ -31,7 +55,7 @@ extension Response {
         }
         return Response(
             status: status,
-            headers: [.contentType: "application/json; charset=utf-8"],
+            headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
@@ -53,5 +77,27 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.error("HTTP API handler failed", metadata: ["error": "\(error)"])
             return .json(["error": "internal error"], status: .internalServerError)
         }
+    }
+}
+
+/// `--api-token-file`: every request must carry `Authorization: Bearer <token>` (compared in constant time).
+struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: [UInt8]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              Self.equal(Array(header.utf8.dropFirst(7)), token)
+        else { throw APIError.unauthorized }
+        return try await next(request, context)
+    }
+
+    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(a.count == b.count ? 0 : 1)
+        for i in 0..<max(a.count, b.count) {
+            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0xFF)
+        }
+        return diff == 0
     }
 }
