@@ -15,6 +15,7 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release --product vireo-gpu
+	$(SWIFT) build -c release --product vireo
 
 # The whole suite: unit and integration tests (Swift Testing), then the real-guest end-to-end tests.
 test: deps

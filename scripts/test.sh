@@ -15,6 +15,7 @@ unit_failed=$(grep -Ec '^✘ Test .* failed after' /tmp/vireo-swift-test.log || 
 unit_passed=$(( unit_total - unit_failed ))
 
 swift build -c release --product vireo-gpu || exit 1
+swift build -c release --product vireo || exit 1
 bash tests/e2e/run-all.sh 2>&1 | tee /tmp/vireo-e2e.log
 e2e_rc=${PIPESTATUS[0]}
 [[ $e2e_rc -eq 0 ]] || status=1

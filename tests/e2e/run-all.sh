@@ -6,11 +6,12 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "${here}/../.." && pwd)"
 bin="${VIREO_GPU:-${repo}/.build/release/vireo-gpu}"
+[[ -x "${repo}/.build/release/vireo" ]] || { echo "FAIL: e2e: ${repo}/.build/release/vireo not built"; exit 1; }
 if [[ ! -x "$bin" ]]; then echo "FAIL: e2e: ${bin} not built (make release)"; exit 1; fi
 port=$(( 20000 + RANDOM % 20000 ))
 rc=0
 "${here}/cli.sh" || rc=1
-EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port} \"\$1\" \"\$2\"" \
+EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port} \"\$1\" \"\$2\" && '${here}/check-vireo-cli.sh' ${port} \"\$1\" \"\$2\"" \
     "${here}/guest-screendump.sh" --backend "${bin} --socket-path {sock} --http 127.0.0.1:${port}" || rc=1
 "${here}/guest-screendump.sh" --inproc || rc=1
 # Behind QEMU's virtio-iommu (Linux 6.12 guest driver): every ring and framebuffer address is an IOVA that
