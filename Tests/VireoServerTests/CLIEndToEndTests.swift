@@ -364,6 +364,7 @@ struct CLIEndToEndTests {
         }
         let statuses = try await waiters.value
         #expect(statuses.allSatisfy { $0 == 408 }, "\(statuses)")
-        #expect(worst < 0.5, "slowest flush round trip \(worst) s")
+        // A blocked frame path would wait for the stalled clients' timeouts (seconds); loose for loaded machines.
+        #expect(worst < 2, "slowest flush round trip \(worst) s")
     }
 }

@@ -273,7 +273,8 @@ struct ScreenshotAPITests {
             }
             let start = Date()
             #expect(try await request(api, "GET", "/v1/displays/0").status == 200)
-            #expect(Date().timeIntervalSince(start) < 2)
+            // Not held behind the stalled connections (their receive timeout is 10 s); loose for loaded CI machines.
+            #expect(Date().timeIntervalSince(start) < 5)
             // Each stalled connection is closed by the server (recv sees EOF or an error status) within the bound.
             let held = fds
             let closedAll = await onOwnThread {
@@ -283,7 +284,7 @@ struct ScreenshotAPITests {
                 }
             }
             #expect(closedAll)
-            #expect(Date().timeIntervalSince(start) < 8)
+            #expect(Date().timeIntervalSince(start) < 20)
             for fd in fds { close(fd) }
         }
     }
@@ -308,7 +309,7 @@ struct ScreenshotAPITests {
                 return false
             }
             #expect(cutOff)
-            #expect(Date().timeIntervalSince(start) < 4)
+            #expect(Date().timeIntervalSince(start) < 7)   // never cut off would take 8 s
             #expect(try await request(api, "GET", "/v1/displays/0").status == 200)
         }
     }
