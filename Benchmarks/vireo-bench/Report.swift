@@ -167,6 +167,9 @@ struct Report {
 
         PNG encode of a 1080p desktop-like frame (`PNGEncoder`, `.fast`, p50 of 15; target <= 10 ms): \(png.map { "\(f($0.p50MS)) ms, \($0.bytes) bytes, **\($0.p50MS <= 10 ? "met" : "not met")**" } ?? "not measured").
 
+        Screenshot latency and PNG size against QEMU's QMP `screendump` (the screenshot API's targets) are in
+        [`performance-screenshots.md`](performance-screenshots.md) (`scripts/bench-screenshot.sh`).
+
         ## What is measured
 
         Each backend runs as a child process (`--socket-path` in a temp folder). One driver, built from
