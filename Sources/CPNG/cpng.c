@@ -1,6 +1,7 @@
 // cpng.c: libpng encode/decode with setjmp error handling kept on the C side. Every libpng error longjmps back into
 // the function that called setjmp here, frees what it allocated and returns a status with libpng's message.
 #include "CPNG.h"
+#include "cpng_internal.h"
 
 #include <png.h>
 #include <stdlib.h>
@@ -14,14 +15,6 @@ struct cpng_error_sink {
     char *buf;
     size_t len;
 };
-
-static void cpng_set_message(char *buf, size_t len, const char *message) {
-    if (buf == NULL || len == 0) return;
-    size_t n = strlen(message);
-    if (n >= len) n = len - 1;
-    memcpy(buf, message, n);
-    buf[n] = '\0';
-}
 
 static void cpng_error_fn(png_structp png, png_const_charp message) {
     struct cpng_error_sink *sink = (struct cpng_error_sink *)png_get_error_ptr(png);

@@ -7,6 +7,7 @@
 // No strip references data of an earlier one (no preset dictionary): the cost is a few bytes per strip boundary.
 #define _GNU_SOURCE   // sched_getaffinity
 #include "CPNG.h"
+#include "cpng_internal.h"
 
 #include <png.h>   // PNG_USER_WIDTH_MAX / PNG_USER_HEIGHT_MAX: the same limits as the libpng path and the decoder
 #include <pthread.h>
@@ -31,14 +32,6 @@ enum {
 };
 // A strip's deflate output stays far below 2^31 - 1, the largest IDAT chunk, for any input up to this size.
 static const size_t cpng_max_strip_bytes = (size_t)512 << 20;
-
-static void cpng_message(char *buf, size_t len, const char *message) {
-    if (buf == NULL || len == 0) return;
-    size_t n = strlen(message);
-    if (n >= len) n = len - 1;
-    memcpy(buf, message, n);
-    buf[n] = '\0';
-}
 
 static void cpng_put32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
@@ -470,7 +463,7 @@ static int cpng_z_strategy(int strategy) {
 int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t height, size_t stride, int zlib_level,
                             int filter, int strategy, int threads, uint8_t **out, size_t *out_len, char *err,
                             size_t errlen) {
-    cpng_message(err, errlen, "");
+    cpng_set_message(err, errlen, "");
     if (out == NULL || out_len == NULL) return CPNG_ERR_ARGUMENT;
     *out = NULL;
     *out_len = 0;
@@ -478,7 +471,7 @@ int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t heig
     if (pixels == NULL || width == 0 || height == 0 || width > PNG_USER_WIDTH_MAX || height > PNG_USER_HEIGHT_MAX
         || stride / 4 < width || zlib_level < 0 || zlib_level > 9 || filter < CPNG_FILTER_NONE
         || filter > CPNG_FILTER_ADAPTIVE || z_strategy < 0 || threads < 0) {
-        cpng_message(err, errlen, "invalid encode arguments");
+        cpng_set_message(err, errlen, "invalid encode arguments");
         return CPNG_ERR_ARGUMENT;
     }
 
@@ -510,7 +503,7 @@ int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t heig
     job.zlib_header[1] = (uint8_t)header;
 
     job.strips = calloc(job.nstrips, sizeof *job.strips);
-    if (job.strips == NULL) { cpng_message(err, errlen, "out of memory"); return CPNG_ERR_NO_MEMORY; }
+    if (job.strips == NULL) { cpng_set_message(err, errlen, "out of memory"); return CPNG_ERR_NO_MEMORY; }
     for (uint32_t i = 0; i < job.nstrips; i++) job.strips[i].status = -1;
 
     // Threads: the caller's plus up to threads-1 more (never more than strips). A thread that cannot start just
@@ -562,7 +555,7 @@ int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t heig
         *out = png;
         *out_len = (size_t)(p - png);
     } else {
-        cpng_message(err, errlen, status == CPNG_ERR_LIBPNG ? "zlib deflate failed" : "out of memory");
+        cpng_set_message(err, errlen, status == CPNG_ERR_LIBPNG ? "zlib deflate failed" : "out of memory");
     }
     for (uint32_t i = 0; i < job.nstrips; i++) free(job.strips[i].data);
     free(job.strips);

@@ -105,12 +105,18 @@ ssize_t cvireo_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxf
     return n;
 }
 
+/// Fills a unix socket address; ENAMETOOLONG when the path does not fit.
+static int cvireo_unix_address(const char *path, struct sockaddr_un *addr) {
+    memset(addr, 0, sizeof *addr);
+    addr->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof addr->sun_path) { errno = ENAMETOOLONG; return -1; }
+    strcpy(addr->sun_path, path);
+    return 0;
+}
+
 int cvireo_unix_listen(const char *path, int backlog) {
     struct sockaddr_un addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof addr.sun_path) { errno = ENAMETOOLONG; return -1; }
-    strcpy(addr.sun_path, path);
+    if (cvireo_unix_address(path, &addr) < 0) return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, backlog) < 0) {
@@ -120,10 +126,7 @@ int cvireo_unix_listen(const char *path, int backlog) {
 }
 int cvireo_unix_connect(const char *path) {
     struct sockaddr_un addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof addr.sun_path) { errno = ENAMETOOLONG; return -1; }
-    strcpy(addr.sun_path, path);
+    if (cvireo_unix_address(path, &addr) < 0) return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int r;

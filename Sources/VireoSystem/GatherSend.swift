@@ -56,21 +56,19 @@ extension UnixSocket {
                 }
             }
             var first = 0   // first piece not wholly sent; pieces before it are done
-            var stalledMS = 0
+            var stall = SendStall(limitMS: stallLimitMS, whileBlocked: whileBlocked)
             while first < total {
                 if iov[first].iov_len == 0 { first += 1; continue }
                 let n = cvireo_sendmsg_iov(sock.rawValue, iov.baseAddress! + first, Int32(min(total - first, iovMax)))
                 if n < 0 {
                     if errno == EINTR { continue }
                     if errno == EAGAIN || errno == EWOULDBLOCK {
-                        guard stalledMS < stallLimitMS else { return SystemError("sendmsg", errno: ETIMEDOUT) }
-                        whileBlocked?()
-                        if cvireo_poll_writable(sock.rawValue, 10) == 0 { stalledMS += 10 }
+                        do throws(SystemError) { try stall.wait(sock) } catch { return error }
                         continue
                     }
                     return SystemError("sendmsg")
                 }
-                stalledMS = 0
+                stall.progressed()
                 var left = n
                 while left > 0 {
                     if left >= iov[first].iov_len {

@@ -54,7 +54,7 @@ public enum UnixSocket {
                             stallLimitMS: Int = 5000) throws(SystemError) {
         let raw = fds.map(\.rawValue)
         var offset = 0
-        var stalledMS = 0
+        var stall = SendStall(limitMS: stallLimitMS, whileBlocked: whileBlocked)
         repeat {
             let n = bytes.withUnsafeBytes { buf in
                 raw.withUnsafeBufferPointer { fdBuf in
@@ -64,15 +64,10 @@ public enum UnixSocket {
             }
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN {
-                    guard stalledMS < stallLimitMS else { throw SystemError("sendmsg", errno: ETIMEDOUT) }
-                    whileBlocked?()
-                    if cvireo_poll_writable(sock.rawValue, 10) == 0 { stalledMS += 10 }
-                    continue
-                }
+                if errno == EAGAIN { try stall.wait(sock); continue }
                 throw SystemError("sendmsg")
             }
-            stalledMS = 0
+            stall.progressed()
             offset += n
         } while offset < bytes.count
         withExtendedLifetime(fds) {}
@@ -116,4 +111,20 @@ public enum UnixSocket {
         }
         return out
     }
+}
+
+/// What a send does while a non-blocking peer does not read: run `whileBlocked` (the peer may be waiting for us),
+/// wait up to 10 ms for room, and give up with ETIMEDOUT after `limitMS` without progress.
+struct SendStall {
+    let limitMS: Int
+    let whileBlocked: (() -> Void)?
+    private var stalledMS = 0
+    init(limitMS: Int, whileBlocked: (() -> Void)?) { self.limitMS = limitMS; self.whileBlocked = whileBlocked }
+
+    mutating func wait(_ sock: OwnedFD) throws(SystemError) {
+        guard stalledMS < limitMS else { throw SystemError("sendmsg", errno: ETIMEDOUT) }
+        whileBlocked?()
+        if cvireo_poll_writable(sock.rawValue, 10) == 0 { stalledMS += 10 }
+    }
+    mutating func progressed() { stalledMS = 0 }
 }
