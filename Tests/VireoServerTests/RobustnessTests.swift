@@ -29,9 +29,10 @@ func mappingCount() -> Int {
         let fds = openDescriptorCount(), maps = mappingCount()
         for _ in 0..<30 { try cycle() }
         Thread.sleep(forTimeInterval: 0.5)
-        // Other suites may run in parallel and open a few descriptors; a leak would add >= 30 * (regions + rings).
-        #expect(openDescriptorCount() - fds < 20)
-        #expect(mappingCount() - maps < 20)
+        // Other suites run in parallel and hold descriptors of their own (up to ~40, e.g. stalled HTTP clients);
+        // a leaked connection keeps at least 4 (socket, epoll, kick/call eventfds): 30 cycles leak >= 120.
+        #expect(openDescriptorCount() - fds < 60)
+        #expect(mappingCount() - maps < 60)
     }
 
     @Test("Random vhost-user messages never crash the server; each connection ends or keeps answering")
