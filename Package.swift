@@ -18,6 +18,9 @@ let package = Package(
         // C shims: headers and wrappers for macros the Clang importer drops. No logic.
         .target(name: "CVireoSystem"),
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
+        // libvncserver as the system has it (pkg-config), and the wrappers for what Swift cannot import from it.
+        .systemLibrary(name: "CLibVNCServer", pkgConfig: "libvncserver", providers: [.apt(["libvncserver-dev"])]),
+        .target(name: "CVNCServer", dependencies: ["CLibVNCServer"]),
 
         // System: owned fds, sockets with SCM_RIGHTS, epoll, eventfd, memfd, mmap.
         .target(name: "VireoSystem", dependencies: ["CVireoSystem"]),
@@ -43,6 +46,10 @@ let package = Package(
         ]),
         // PNG export of display surfaces.
         .target(name: "DisplayPNG", dependencies: ["CPNG", "Display"]),
+        // VNC export of each scanout (libvncserver): damage-driven mirror, cursor, auth, WebSocket, input hooks.
+        .target(name: "DisplayVNC", dependencies: [
+            "CVNCServer", "Display", .product(name: "Logging", package: "swift-log"),
+        ]),
         // Screenshot testing: compare with masks and tolerance, template search, diff pictures. Pure, no I/O.
         .target(name: "DisplayCompare", dependencies: ["Display"]),
         // Server: vhost-user backend connections, listener, HTTP API.
@@ -52,7 +59,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .executableTarget(name: "vireo-gpu", dependencies: [
-            "VireoServer", "Display", "VirtioIOMMU",
+            "VireoServer", "Display", "DisplayVNC", "VirtioIOMMU",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -79,6 +86,7 @@ let package = Package(
         .testTarget(name: "VirtioIOMMUTests", dependencies: ["VirtioIOMMU", "GuestMemory", "VireoSystem", "Wire"]),
         .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display", "CPNG"]),
         .testTarget(name: "DisplayCompareTests", dependencies: ["DisplayCompare", "Display"]),
+        .testTarget(name: "DisplayVNCTests", dependencies: ["DisplayVNC", "Display", "DisplayPNG", "DisplayCompare"]),
         .testTarget(name: "VireoServerTests", dependencies: [
             "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "VirtioIOMMU", "Display", "DisplayPNG",
             "VireoSystem", "Wire", "GuestMemory", "DisplayCompare",

@@ -51,6 +51,16 @@ public struct ScanoutInfo: Sendable, Equatable {
     public var lastDamage: Date?
 }
 
+/// What a mirror of one scanout (the VNC exporter's framebuffer) must do, from `DisplaySet.takeDamage`.
+public enum ScanoutChange: Equatable, Sendable {
+    /// The scanout is off (or unknown): show a blank screen.
+    case disabled
+    /// The picture is now width x height: resize the mirror, then ask again with everything.
+    case resized(width: UInt32, height: UInt32)
+    /// These pixels were handed over (empty: nothing changed since the last call).
+    case damaged(Rect)
+}
+
 public final class DisplaySet: Sendable {
     public static let maxScanouts = 16   // VIRTIO_GPU_MAX_SCANOUTS
 
@@ -59,11 +69,15 @@ public final class DisplaySet: Sendable {
         var enabled = false
         var frame: Frame
         var lastDamage: Date?
+        /// The bounding box of the flushes not yet taken by the scanout's mirror (`takeDamage`). One rectangle, so
+        /// the flush path stays allocation-free; a mirror that falls behind gets the union, never a backlog.
+        var pendingDamage = Rect(x: 0, y: 0, width: 0, height: 0)
     }
     private struct State {
         var scanouts: [Scanout]
         var cursor = CursorState()
         var frameEvents: UInt64 = 0
+        var cursorEvents: UInt64 = 0
     }
     private let state: Mutex<State>
     private let changed = Condition()
@@ -95,6 +109,7 @@ public final class DisplaySet: Sendable {
                 sc.frame.width = width
                 sc.frame.height = height
                 sc.frame.pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 4)
+                sc.pendingDamage = Rect(x: 0, y: 0, width: width, height: height)
             }
             sc.enabled = true
             s.scanouts[index] = sc
@@ -110,6 +125,8 @@ public final class DisplaySet: Sendable {
             s.scanouts[index].frame.width = 0
             s.scanouts[index].frame.height = 0
             s.scanouts[index].frame.frameCounter &+= 1
+            s.scanouts[index].pendingDamage = Rect(x: 0, y: 0, width: 0, height: 0)
+            s.frameEvents &+= 1
         }
         changed.broadcast()
     }
@@ -124,6 +141,7 @@ public final class DisplaySet: Sendable {
             s.scanouts[index].frame.pixels.withUnsafeMutableBytes { write($0, stride) }
             s.scanouts[index].frame.frameCounter &+= 1
             s.scanouts[index].lastDamage = now
+            s.scanouts[index].pendingDamage = s.scanouts[index].pendingDamage.union(damage)
             s.frameEvents &+= 1
         }
         changed.broadcast()
@@ -153,6 +171,26 @@ public final class DisplaySet: Sendable {
         }
     }
 
+    /// For the one mirror of scanout `index` (the VNC exporter), whose copy is mirrorWidth x mirrorHeight: takes the
+    /// damage flushed since its last call (`everything`: the whole picture) and hands those pixels to `read` under
+    /// the lock (the rect, the framebuffer, its stride), so the mirror copies whole flushes only. `read` must be
+    /// quick: the GPU's next flush waits for it. A disabled or resized scanout keeps its damage for the next call.
+    public func takeDamage(_ index: Int, mirrorWidth: UInt32, mirrorHeight: UInt32, everything: Bool,
+                           _ read: (Rect, UnsafeRawBufferPointer, Int) -> Void) -> ScanoutChange {
+        state.withLock { s in
+            guard s.scanouts.indices.contains(index), s.scanouts[index].enabled else { return .disabled }
+            let f = s.scanouts[index].frame
+            guard f.width == mirrorWidth, f.height == mirrorHeight else {
+                return .resized(width: f.width, height: f.height)
+            }
+            let rect = everything ? Rect(x: 0, y: 0, width: f.width, height: f.height)
+                : s.scanouts[index].pendingDamage.clipped(toWidth: f.width, height: f.height)
+            s.scanouts[index].pendingDamage = Rect(x: 0, y: 0, width: 0, height: 0)
+            if !rect.isEmpty { f.pixels.withUnsafeBytes { read(rect, $0, f.stride) } }
+            return .damaged(rect)
+        }
+    }
+
     /// A consistent copy of a scanout's picture, or nil when it is unknown or disabled.
     public func snapshot(_ index: Int) -> Frame? {
         state.withLock { s in
@@ -171,7 +209,27 @@ public final class DisplaySet: Sendable {
     }
 
     public var cursor: CursorState { state.withLock { $0.cursor } }
-    public func setCursor(_ update: (inout CursorState) -> Void) { state.withLock { update(&$0.cursor) } }
+    public func setCursor(_ update: (inout CursorState) -> Void) {
+        state.withLock { update(&$0.cursor); $0.cursorEvents &+= 1 }
+        changed.broadcast()
+    }
+
+    /// Counters of what changed: flushes and scanout switches (`frames`), cursor moves and shapes (`cursor`).
+    public struct Activity: Equatable, Sendable {
+        public var frames: UInt64
+        public var cursor: UInt64
+        public init(frames: UInt64, cursor: UInt64) { self.frames = frames; self.cursor = cursor }
+    }
+    public var activity: Activity { state.withLock { Activity(frames: $0.frameEvents, cursor: $0.cursorEvents) } }
+
+    /// Blocks until a frame or the cursor changes after `seen`, or `deadline` passes (for mirrors such as VNC).
+    public func waitForActivity(after seen: Activity, until deadline: Date) -> Activity {
+        while true {
+            let current = activity
+            if current != seen || Date() >= deadline { return current }
+            changed.wait(until: deadline)
+        }
+    }
 
     /// Blocks until any scanout changes or `deadline` passes (for waiters that want the next frame).
     public func waitForChange(after events: UInt64, until deadline: Date) -> UInt64 {

@@ -1,0 +1,58 @@
+// CVNCServer: what Swift cannot reach in libvncserver 0.9.14 directly (macros, variadic log globals, TRUE/FALSE,
+// locks behind macros) plus the RFB wire bits of QEMU's extended key event. No policy lives here.
+#ifndef CVNCSERVER_H
+#define CVNCSERVER_H
+
+#include <rfb/rfb.h>
+#include <stdint.h>
+
+static const rfbBool VIREO_RFB_TRUE = TRUE;
+static const rfbBool VIREO_RFB_FALSE = FALSE;
+
+/// Where libvncserver's rfbLog / rfbErr lines go (one formatted line, no trailing newline). Process-wide.
+typedef void (*vireo_vnc_log_handler)(int is_error, const char *line);
+void vireo_vnc_set_log_handler(vireo_vnc_log_handler handler);
+
+/// rfbInitServer is a macro in rfb.h.
+void vireo_vnc_init_server(rfbScreenInfoPtr screen);
+
+/// Locks out libvncserver's cursor compositing (rfbShowCursor / rfbHideCursor write the framebuffer under it)
+/// while the exporter writes the framebuffer.
+void vireo_vnc_lock_framebuffer(rfbScreenInfoPtr screen);
+void vireo_vnc_unlock_framebuffer(rfbScreenInfoPtr screen);
+
+/// Copies `width` x `height` B,G,R,X pixels (rows `source_stride` bytes apart) to (x, y) of the screen's R,G,B,X
+/// framebuffer. The caller clips.
+void vireo_vnc_copy_bgrx(rfbScreenInfoPtr screen, int x, int y, int width, int height,
+                         const uint8_t *source, size_t source_stride);
+
+/// Makes a cursor from `width` x `height` B,G,R,A pixels (straight alpha): a rich cursor with an alpha channel for
+/// libvncserver's compositing and a 1-bit mask for clients that only take a cursor shape. NULL pixels: no cursor.
+/// The screen owns the cursor (freed when replaced).
+void vireo_vnc_set_cursor(rfbScreenInfoPtr screen, const uint8_t *bgra, int width, int height, int hot_x, int hot_y);
+
+/// Moves the cursor position libvncserver composites at (clients without cursor encodings).
+void vireo_vnc_move_cursor(rfbScreenInfoPtr screen, int x, int y);
+
+/// Password authentication: libvncserver's DES challenge against `password` (its first 8 bytes count, as in
+/// the RFB protocol). `gate` runs before the check (returns 0 to refuse without checking: the caller may sleep
+/// there to slow guessing) and after it with the result (1 accepted, 0 refused). NULL password: no auth.
+typedef int (*vireo_vnc_auth_gate)(rfbClientPtr client, int phase, int accepted);
+enum { VIREO_VNC_AUTH_BEFORE = 0, VIREO_VNC_AUTH_AFTER = 1 };
+void vireo_vnc_set_password(rfbScreenInfoPtr screen, const char *password, vireo_vnc_auth_gate gate);
+
+/// QEMU's extended key event (pseudo-encoding -258, client message 255 subtype 0). Registered once per process;
+/// the handler gets the client, the XT scancode (0xe0-prefixed keys as 0xe0XX), the keysym and down.
+typedef void (*vireo_vnc_scancode_handler)(rfbClientPtr client, uint32_t scancode, uint32_t keysym, int down);
+void vireo_vnc_register_qemu_key_extension(vireo_vnc_scancode_handler handler);
+
+/// The client's peer address as libvncserver recorded it (never NULL).
+const char *vireo_vnc_client_host(rfbClientPtr client);
+/// The screen a client belongs to, and the exporter's context pointer stored on it.
+void *vireo_vnc_client_context(rfbClientPtr client);
+
+/// Starts libvncserver's threads for a client accepted on a socket the exporter owns (the WebSocket port):
+/// rfbNewClient does the WebSocket/TLS handshake. Returns 0 when the client was refused.
+int vireo_vnc_adopt_client(rfbScreenInfoPtr screen, int socket);
+
+#endif

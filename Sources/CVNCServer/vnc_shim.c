@@ -1,0 +1,248 @@
+// CVNCServer: thin C around libvncserver. See include/CVNCServer.h for the contract of each function.
+#include "CVNCServer.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---- logging ----------------------------------------------------------------------------------------------------
+
+static vireo_vnc_log_handler log_handler;
+
+static void forward_log(int is_error, const char *format, va_list args) {
+    char line[512];
+    vsnprintf(line, sizeof line, format, args);
+    // libvncserver ends most lines with '\n' and some with none; the handler gets bare lines.
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    vireo_vnc_log_handler handler = log_handler;
+    if (handler && n > 0) handler(is_error, line);
+}
+
+static void log_info(const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    forward_log(0, format, args);
+    va_end(args);
+}
+
+static void log_error(const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    forward_log(1, format, args);
+    va_end(args);
+}
+
+void vireo_vnc_set_log_handler(vireo_vnc_log_handler handler) {
+    log_handler = handler;
+    rfbLog = log_info;
+    rfbErr = log_error;
+}
+
+// ---- screen -----------------------------------------------------------------------------------------------------
+
+void vireo_vnc_init_server(rfbScreenInfoPtr screen) { rfbInitServer(screen); }
+
+void vireo_vnc_lock_framebuffer(rfbScreenInfoPtr screen) { LOCK(screen->cursorMutex); }
+void vireo_vnc_unlock_framebuffer(rfbScreenInfoPtr screen) { UNLOCK(screen->cursorMutex); }
+
+void vireo_vnc_copy_bgrx(rfbScreenInfoPtr screen, int x, int y, int width, int height,
+                         const uint8_t *source, size_t source_stride) {
+    uint8_t *base = (uint8_t *)screen->frameBuffer;
+    size_t stride = (size_t)screen->paddedWidthInBytes;
+    for (int row = 0; row < height; row++) {
+        const uint8_t *from = source + (size_t)row * source_stride;
+        uint8_t *to = base + (size_t)(y + row) * stride + (size_t)x * 4;
+        for (int col = 0; col < width; col++, from += 4, to += 4) {
+            to[0] = from[2];
+            to[1] = from[1];
+            to[2] = from[0];
+            to[3] = 0;
+        }
+    }
+}
+
+// ---- cursor -----------------------------------------------------------------------------------------------------
+
+void vireo_vnc_set_cursor(rfbScreenInfoPtr screen, const uint8_t *bgra, int width, int height, int hot_x, int hot_y) {
+    if (!bgra || width <= 0 || height <= 0) {
+        rfbSetCursor(screen, NULL);
+        return;
+    }
+    size_t pixels = (size_t)width * (size_t)height;
+    size_t mask_row = (size_t)(width + 7) / 8;
+    rfbCursorPtr cursor = calloc(1, sizeof *cursor);
+    unsigned char *rich = malloc(pixels * 4);
+    unsigned char *alpha = malloc(pixels);
+    unsigned char *mask = calloc(mask_row, (size_t)height);
+    if (!cursor || !rich || !alpha || !mask) {
+        free(cursor); free(rich); free(alpha); free(mask);
+        return;
+    }
+    for (size_t i = 0; i < pixels; i++) {
+        // The framebuffer's (and so the rich cursor's) pixel format is libvncserver's default R,G,B,X.
+        rich[i * 4 + 0] = bgra[i * 4 + 2];
+        rich[i * 4 + 1] = bgra[i * 4 + 1];
+        rich[i * 4 + 2] = bgra[i * 4 + 0];
+        rich[i * 4 + 3] = 0;
+        alpha[i] = bgra[i * 4 + 3];
+        if (alpha[i] >= 128) {
+            size_t row = i / (size_t)width, col = i % (size_t)width;
+            mask[row * mask_row + col / 8] |= (unsigned char)(0x80 >> (col % 8));
+        }
+    }
+    cursor->width = (unsigned short)width;
+    cursor->height = (unsigned short)height;
+    cursor->xhot = (unsigned short)(hot_x < width ? hot_x : width - 1);
+    cursor->yhot = (unsigned short)(hot_y < height ? hot_y : height - 1);
+    cursor->richSource = rich;
+    cursor->alphaSource = alpha;
+    cursor->alphaPreMultiplied = FALSE;
+    cursor->mask = mask;
+    // source (the 1-bit picture for X-style cursors) is derived by libvncserver from the rich source.
+    cursor->foreRed = cursor->foreGreen = cursor->foreBlue = 0;
+    cursor->backRed = cursor->backGreen = cursor->backBlue = 0xffff;
+    cursor->cleanup = TRUE;
+    cursor->cleanupSource = TRUE;
+    cursor->cleanupMask = TRUE;
+    cursor->cleanupRichSource = TRUE;
+    rfbSetCursor(screen, cursor);
+}
+
+void vireo_vnc_move_cursor(rfbScreenInfoPtr screen, int x, int y) {
+    LOCK(screen->cursorMutex);
+    int old_x = screen->cursorX, old_y = screen->cursorY;
+    screen->cursorX = x;
+    screen->cursorY = y;
+    int width = screen->cursor ? screen->cursor->width : 0, height = screen->cursor ? screen->cursor->height : 0;
+    int hot_x = screen->cursor ? screen->cursor->xhot : 0, hot_y = screen->cursor ? screen->cursor->yhot : 0;
+    UNLOCK(screen->cursorMutex);
+    int compositing = 0;
+    rfbClientIteratorPtr iterator = rfbGetClientIterator(screen);
+    rfbClientPtr client;
+    while ((client = rfbClientIteratorNext(iterator))) {
+        if (!client->enableCursorShapeUpdates) {
+            compositing = 1;
+        } else if (client->enableCursorPosUpdates) {
+            LOCK(client->updateMutex);
+            client->cursorWasMoved = TRUE;
+            TSIGNAL(client->updateCond);
+            UNLOCK(client->updateMutex);
+        }
+    }
+    rfbReleaseClientIterator(iterator);
+    // Clients that get the cursor drawn into their pixels need the old and the new place sent again.
+    if (compositing && width > 0) {
+        rfbMarkRectAsModified(screen, old_x - hot_x, old_y - hot_y, old_x - hot_x + width, old_y - hot_y + height);
+        rfbMarkRectAsModified(screen, x - hot_x, y - hot_y, x - hot_x + width, y - hot_y + height);
+    }
+}
+
+// ---- password ---------------------------------------------------------------------------------------------------
+
+static vireo_vnc_auth_gate auth_gate;
+
+static rfbBool check_password(rfbClientPtr client, const char *response, int length) {
+    vireo_vnc_auth_gate gate = auth_gate;
+    if (gate && !gate(client, VIREO_VNC_AUTH_BEFORE, 0)) return FALSE;
+    rfbBool accepted = rfbCheckPasswordByList(client, response, length);
+    if (gate) gate(client, VIREO_VNC_AUTH_AFTER, accepted ? 1 : 0);
+    return accepted;
+}
+
+void vireo_vnc_set_password(rfbScreenInfoPtr screen, const char *password, vireo_vnc_auth_gate gate) {
+    if (!password) {
+        screen->authPasswdData = NULL;
+        screen->passwordCheck = NULL;
+        return;
+    }
+    // A NULL-terminated list, as rfbCheckPasswordByList reads it; it lives as long as the screen (process).
+    char **list = calloc(2, sizeof(char *));
+    if (!list) return;
+    list[0] = strdup(password);
+    auth_gate = gate;
+    screen->authPasswdData = list;
+    screen->passwordCheck = check_password;
+}
+
+// ---- QEMU extended key event ------------------------------------------------------------------------------------
+
+enum { QEMU_EXTENDED_KEY_ENCODING = -258, QEMU_CLIENT_MESSAGE = 255, QEMU_EXTENDED_KEY_SUBTYPE = 0 };
+
+static vireo_vnc_scancode_handler scancode_handler;
+static int qemu_key_encodings[] = { QEMU_EXTENDED_KEY_ENCODING, 0 };
+
+/// The acknowledgement QEMU sends: a FramebufferUpdate with one empty rectangle of the pseudo-encoding.
+static void acknowledge_extended_key(rfbClientPtr client) {
+    unsigned char message[4 + 12] = { rfbFramebufferUpdate, 0, 0, 1 };
+    int32_t encoding = QEMU_EXTENDED_KEY_ENCODING;
+    uint32_t wire = Swap32IfLE((uint32_t)encoding);
+    memcpy(message + 4 + 8, &wire, 4);
+    LOCK(client->sendMutex);
+    if (rfbWriteExact(client, (const char *)message, sizeof message) < 0) rfbLogPerror("extended key event ack");
+    UNLOCK(client->sendMutex);
+}
+
+static rfbBool enable_extended_key(rfbClientPtr client, void **data, int encoding) {
+    (void)data;
+    if (encoding != QEMU_EXTENDED_KEY_ENCODING) return FALSE;
+    acknowledge_extended_key(client);
+    return TRUE;
+}
+
+static rfbBool handle_qemu_message(rfbClientPtr client, void *data, const rfbClientToServerMsg *message) {
+    (void)data;
+    if (message->type != QEMU_CLIENT_MESSAGE) return FALSE;
+    unsigned char subtype;
+    if (rfbReadExact(client, (char *)&subtype, 1) <= 0) {
+        rfbCloseClient(client);
+        return TRUE;
+    }
+    if (subtype != QEMU_EXTENDED_KEY_SUBTYPE) {
+        // Other QEMU messages (audio) have lengths of their own: the stream cannot be resynchronised.
+        rfbLog("QEMU client message subtype %d is not supported; closing %s\n", subtype, client->host);
+        rfbCloseClient(client);
+        return TRUE;
+    }
+    unsigned char body[10];   // down-flag u16, keysym u32, keycode u32 (big-endian)
+    if (rfbReadExact(client, (char *)body, sizeof body) <= 0) {
+        rfbCloseClient(client);
+        return TRUE;
+    }
+    uint16_t down = (uint16_t)(body[0] << 8 | body[1]);
+    uint32_t keysym = (uint32_t)body[2] << 24 | (uint32_t)body[3] << 16 | (uint32_t)body[4] << 8 | body[5];
+    uint32_t keycode = (uint32_t)body[6] << 24 | (uint32_t)body[7] << 16 | (uint32_t)body[8] << 8 | body[9];
+    // QEMU's wire form puts the 0xe0 prefix in bit 7 of the code (0x80 | code); the sink takes 0xe0XX.
+    uint32_t scancode = (keycode & 0x80) ? (0xe000 | (keycode & 0x7f)) : keycode;
+    vireo_vnc_scancode_handler handler = scancode_handler;
+    if (handler) handler(client, scancode, keysym, down != 0);
+    return TRUE;
+}
+
+static rfbProtocolExtension qemu_key_extension = {
+    .newClient = NULL,
+    .init = NULL,
+    .pseudoEncodings = qemu_key_encodings,
+    .enablePseudoEncoding = enable_extended_key,
+    .handleMessage = handle_qemu_message,
+};
+
+void vireo_vnc_register_qemu_key_extension(vireo_vnc_scancode_handler handler) {
+    if (scancode_handler) return;
+    scancode_handler = handler;
+    rfbRegisterProtocolExtension(&qemu_key_extension);
+}
+
+// ---- clients ----------------------------------------------------------------------------------------------------
+
+const char *vireo_vnc_client_host(rfbClientPtr client) { return client->host ? client->host : "?"; }
+
+void *vireo_vnc_client_context(rfbClientPtr client) { return client->screen->screenData; }
+
+int vireo_vnc_adopt_client(rfbScreenInfoPtr screen, int socket) {
+    rfbClientPtr client = rfbNewClient(screen, socket);
+    if (!client) return 0;
+    if (!client->onHold) rfbStartOnHoldClient(client);
+    return 1;
+}

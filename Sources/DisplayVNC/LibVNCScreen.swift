@@ -1,0 +1,197 @@
+// LibVNCScreen: the one owner of a libvncserver screen (rfbScreenInfo) and its framebuffer. Every pointer and C
+// call of the VNC exporter is in this file and in CVNCServer; VNCServer above it deals in Rects and bytes.
+import CVNCServer
+import Display
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct VNCError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+final class LibVNCScreen: @unchecked Sendable {
+    // Sendable: the screen's fields are set before `start()`; afterwards the framebuffer and size are changed only
+    // by the exporter's pump thread, and libvncserver's threads lock what they share with it (send and cursor
+    // locks, taken inside rfbNewFramebuffer and around framebuffer writes).
+    private let screen: rfbScreenInfoPtr
+    private var framebuffer: UnsafeMutableRawPointer
+    private(set) var width: Int
+    private(set) var height: Int
+    private var websocketListener: Int32 = -1
+
+    /// `context` is handed back to the hooks (`screenData`); the caller keeps it alive as long as the process.
+    init(width: Int, height: Int, configuration: VNCConfiguration, context: UnsafeMutableRawPointer,
+         hooks: VNCHooks) throws {
+        guard let address = Self.ipv4Address(configuration.host) else {
+            throw VNCError(description: "VNC host '\(configuration.host)': expected an IPv4 address or localhost")
+        }
+        guard let screen = rfbGetScreen(nil, nil, Int32(width), Int32(height), 8, 3, 4) else {
+            throw VNCError(description: "rfbGetScreen failed")
+        }
+        self.screen = screen
+        self.width = width
+        self.height = height
+        framebuffer = Self.blankBuffer(width: width, height: height)
+        screen.pointee.frameBuffer = framebuffer.assumingMemoryBound(to: CChar.self)
+        screen.pointee.screenData = context
+        // The library's strings and lists live as long as the screen, which lives as long as the process.
+        screen.pointee.desktopName = UnsafePointer(strdup(configuration.desktopName))
+        screen.pointee.port = Int32(configuration.port)
+        screen.pointee.ipv6port = 0
+        screen.pointee.listenInterface = address
+        // One viewer asking for exclusive access must not disconnect the others.
+        screen.pointee.alwaysShared = VIREO_RFB_TRUE
+        screen.pointee.neverShared = VIREO_RFB_FALSE
+        // No default arrow painted into the pixels: the guest's cursor is set when it has one.
+        screen.pointee.cursor = nil
+        screen.pointee.maxClientWait = configuration.clientTimeoutMilliseconds
+        if let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
+            screen.pointee.sslcertfile = strdup(cert)
+            screen.pointee.sslkeyfile = strdup(key)
+        }
+        screen.pointee.newClientHook = hooks.newClient
+        screen.pointee.kbdAddEvent = hooks.key
+        screen.pointee.ptrAddEvent = hooks.pointer
+        screen.pointee.setXCutText = hooks.cutText
+        screen.pointee.setDesktopSizeHook = hooks.setDesktopSize
+        if let password = configuration.password { vireo_vnc_set_password(screen, password, hooks.authGate) }
+    }
+
+    /// Opens the listening sockets and starts libvncserver's threads (a listener, two per client).
+    func start(websocketPort: Int, host: String) throws {
+        vireo_vnc_init_server(screen)
+        guard screen.pointee.listenSock >= 0 else {
+            throw VNCError(description: "cannot listen on \(host):\(screen.pointee.port) (\(String(cString: strerror(errno))))")
+        }
+        if websocketPort > 0 {
+            websocketListener = try Self.listen(host: host, port: websocketPort)
+        }
+        rfbRunEventLoop(screen, -1, VIREO_RFB_TRUE)
+    }
+
+    var port: Int { Int(screen.pointee.port) }
+
+    /// The WebSocket port's listener, for the accept loop (-1 when there is none).
+    var websocketSocket: Int32 { websocketListener }
+
+    /// Hands a connection accepted on the WebSocket port to libvncserver (it runs the WebSocket and TLS
+    /// handshakes, then the client's threads). Blocks for the handshake.
+    func adopt(socket: Int32) -> Bool { vireo_vnc_adopt_client(screen, socket) != 0 }
+
+    /// A new, black framebuffer of the given size; clients get DesktopSize / ExtendedDesktopSize (or, without
+    /// those encodings, the new picture in the old size).
+    func resize(width: Int, height: Int) {
+        let old = framebuffer
+        framebuffer = Self.blankBuffer(width: width, height: height)
+        // rfbNewFramebuffer takes every client's send lock, so no client reads the old buffer afterwards.
+        rfbNewFramebuffer(screen, framebuffer.assumingMemoryBound(to: CChar.self), Int32(width), Int32(height), 8, 3, 4)
+        self.width = width
+        self.height = height
+        old.deallocate()
+    }
+
+    /// Copies `rect` of a B,G,R,X picture (rows `stride` bytes apart) into the framebuffer; the caller marks it.
+    func copy(_ rect: Rect, from pixels: UnsafeRawBufferPointer, stride: Int) {
+        guard rect.isInside(width: UInt32(width), height: UInt32(height)), !rect.isEmpty,
+              let base = pixels.baseAddress else { return }
+        let start = Int(rect.y) * stride + Int(rect.x) * 4
+        let end = start + (Int(rect.height) - 1) * stride + Int(rect.width) * 4
+        guard end <= pixels.count else { return }
+        vireo_vnc_lock_framebuffer(screen)
+        vireo_vnc_copy_bgrx(screen, Int32(rect.x), Int32(rect.y), Int32(rect.width), Int32(rect.height),
+                            base.assumingMemoryBound(to: UInt8.self) + start, stride)
+        vireo_vnc_unlock_framebuffer(screen)
+    }
+
+    func clear() {
+        vireo_vnc_lock_framebuffer(screen)
+        framebuffer.initializeMemory(as: UInt8.self, repeating: 0, count: width * height * 4)
+        vireo_vnc_unlock_framebuffer(screen)
+    }
+
+    /// Clients send these pixels on their next update request (libvncserver keeps one region per client, so a
+    /// slow client gets the newest pixels of everything modified since its last update, never a backlog).
+    func markModified(_ rect: Rect) {
+        rfbMarkRectAsModified(screen, Int32(rect.x), Int32(rect.y), Int32(rect.x + rect.width),
+                              Int32(rect.y + rect.height))
+    }
+
+    /// `bgra`: width x height B,G,R,A pixels (straight alpha); nil hides the cursor.
+    func setCursor(_ bgra: [UInt8]?, width: Int, height: Int, hotX: Int, hotY: Int) {
+        guard let bgra, bgra.count >= width * height * 4 else {
+            vireo_vnc_set_cursor(screen, nil, 0, 0, 0, 0)
+            return
+        }
+        bgra.withUnsafeBufferPointer {
+            vireo_vnc_set_cursor(screen, $0.baseAddress, Int32(width), Int32(height), Int32(hotX), Int32(hotY))
+        }
+    }
+
+    func moveCursor(x: Int, y: Int) { vireo_vnc_move_cursor(screen, Int32(x), Int32(y)) }
+
+    /// Closes the listeners and disconnects every client. The screen itself is kept (hooks may still be running).
+    func shutdown() {
+        if websocketListener >= 0 { Glibc.shutdown(websocketListener, Int32(SHUT_RDWR)); close(websocketListener) }
+        websocketListener = -1
+        rfbShutdownServer(screen, VIREO_RFB_TRUE)
+    }
+
+    /// Clients past the handshake (for status and tests).
+    var clientCount: Int {
+        var n = 0
+        let iterator = rfbGetClientIterator(screen)
+        while let client = rfbClientIteratorNext(iterator) {
+            if client.pointee.state == RFB_NORMAL { n += 1 }
+        }
+        rfbReleaseClientIterator(iterator)
+        return n
+    }
+
+    private static func blankBuffer(width: Int, height: Int) -> UnsafeMutableRawPointer {
+        let bytes = max(1, width * height * 4)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        return buffer
+    }
+
+    /// In network byte order, as listenInterface wants it.
+    static func ipv4Address(_ host: String) -> in_addr_t? {
+        let name = host == "localhost" ? "127.0.0.1" : host
+        var address = in_addr()
+        guard inet_pton(AF_INET, name, &address) == 1 else { return nil }
+        return address.s_addr
+    }
+
+    private static func listen(host: String, port: Int) throws -> Int32 {
+        guard let address = ipv4Address(host) else { throw VNCError(description: "bad host \(host)") }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw VNCError(description: "socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = in_port_t(UInt16(port).bigEndian)
+        sin.sin_addr.s_addr = address
+        let bound = withUnsafePointer(to: &sin) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, Glibc.listen(fd, 64) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw VNCError(description: "cannot listen on \(host):\(port) for WebSocket clients (\(reason))")
+        }
+        return fd
+    }
+}
+
+/// The C hooks a screen calls (each finds its exporter through the client's screen context).
+struct VNCHooks {
+    var newClient: rfbNewClientHookPtr
+    var key: rfbKbdAddEventProcPtr
+    var pointer: rfbPtrAddEventProcPtr
+    var cutText: rfbSetXCutTextProcPtr
+    var setDesktopSize: rfbSetDesktopSizeHookPtr
+    var authGate: vireo_vnc_auth_gate
+}

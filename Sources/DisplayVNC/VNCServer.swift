@@ -1,0 +1,185 @@
+// VNCServer: one scanout exported over VNC (libvncserver in threaded mode: a thread per client, so a stalled viewer
+// never holds up the others). A pump thread mirrors whichever DisplaySet is current into the framebuffer handed
+// to libvncserver, one whole flush at a time, and marks only the damaged rectangles; each client's modified region
+// coalesces those, so a slow client gets the newest picture and never a backlog, and the guest never waits on VNC.
+import Display
+import Foundation
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class VNCServer: Sendable {
+    public let scanout: Int
+    public let configuration: VNCConfiguration
+    private let session: VNCSession
+    private let screen: LibVNCScreen
+    private let displays: @Sendable () -> DisplaySet?
+    private let running = Atomic<Bool>(false)
+    private let handshakesInFlight = Atomic<Int>(0)
+    private static let maxHandshakesInFlight = 64
+
+    /// `displays` returns the DisplaySet to show now (nil: no guest: a blank screen); it is asked again about every
+    /// 100 ms, so the server follows reconnecting guests. `input` receives the viewers' keyboard, pointer and
+    /// clipboard; `resizeRequest` passes SetDesktopSize on (nil: refused).
+    public init(scanout: Int, configuration: VNCConfiguration, input: any InputSink, logger: Logger,
+                resizeRequest: VNCResizeRequest? = nil, displays: @escaping @Sendable () -> DisplaySet?) throws {
+        guard (configuration.tlsCertificatePath == nil) == (configuration.tlsKeyPath == nil) else {
+            throw VNCError(description: "a TLS certificate needs its key, and a key its certificate")
+        }
+        LibVNCLog.install()
+        self.scanout = scanout
+        self.configuration = configuration
+        self.displays = displays
+        var log = logger
+        log[metadataKey: "scanout"] = "\(scanout)"
+        session = VNCSession(scanout: scanout, input: input, logger: log,
+                             throttle: PasswordThrottle(policy: configuration.passwordThrottle),
+                             resizeRequest: resizeRequest)
+        // The screen's context lives as long as the process: libvncserver's threads may still call hooks after
+        // a shutdown.
+        let context = Unmanaged.passRetained(session).toOpaque()
+        screen = try LibVNCScreen(width: Int(configuration.blankWidth), height: Int(configuration.blankHeight),
+                                  configuration: configuration, context: context, hooks: VNCSession.hooks)
+    }
+
+    /// Listens and starts serving; returns at once.
+    public func start() throws {
+        try screen.start(websocketPort: configuration.websocketPort, host: configuration.host)
+        running.store(true, ordering: .sequentiallyConsistent)
+        Thread { [self] in pump() }.start()
+        if screen.websocketSocket >= 0 { Thread { [self] in acceptWebSockets() }.start() }
+        var where_ = "\(configuration.host):\(configuration.port)"
+        if configuration.websocketPort > 0 { where_ += ", WebSocket \(configuration.host):\(configuration.websocketPort)" }
+        if configuration.tlsCertificatePath != nil { where_ += " (TLS offered)" }
+        session.logger.info("VNC for scanout \(scanout) on \(where_)\(configuration.password == nil ? "" : ", password required")")
+    }
+
+    /// Disconnects every viewer and stops listening.
+    public func stop() {
+        guard running.exchange(false, ordering: .sequentiallyConsistent) else { return }
+        screen.shutdown()
+    }
+
+    /// Viewers connected now (past the handshake or not yet gone).
+    public var clientsConnected: Int { session.clientsConnected }
+
+    // MARK: mirroring
+
+    /// What the mirror shows, kept by the pump thread only.
+    private struct MirrorState {
+        var source: DisplaySet?
+        var seen = DisplaySet.Activity(frames: .max, cursor: .max)
+        var needsEverything = true
+        var blank = false
+        var cursor: CursorState?
+    }
+
+    private func pump() {
+        var state = MirrorState()
+        while running.load(ordering: .relaxed) {
+            let current = displays()
+            if current !== state.source {
+                let blank = state.blank
+                state = MirrorState()
+                state.source = current
+                state.blank = blank
+            }
+            guard let current else {
+                showBlank(&state)
+                Thread.sleep(forTimeInterval: 0.1)
+                continue
+            }
+            let activity = current.activity
+            if activity != state.seen || state.needsEverything {
+                state.seen = activity
+                mirrorFrame(current, &state)
+                if !state.blank { mirrorCursor(current.cursor, &state) }
+            }
+            _ = current.waitForActivity(after: state.seen, until: Date() + 0.1)
+        }
+    }
+
+    private func mirrorFrame(_ displays: DisplaySet, _ state: inout MirrorState) {
+        // At most one resize per pass: the second answer is the copy into the new framebuffer.
+        for _ in 0..<2 {
+            let change = displays.takeDamage(scanout, mirrorWidth: UInt32(screen.width), mirrorHeight: UInt32(screen.height),
+                                             everything: state.needsEverything) { rect, pixels, stride in
+                screen.copy(rect, from: pixels, stride: stride)
+            }
+            switch change {
+            case .disabled:
+                showBlank(&state)
+                return
+            case .resized(let width, let height):
+                session.logger.info("VNC scanout \(scanout): \(width)x\(height)")
+                screen.resize(width: Int(width), height: Int(height))
+                state.needsEverything = true
+            case .damaged(let rect):
+                state.needsEverything = false
+                state.blank = false
+                if !rect.isEmpty { screen.markModified(rect) }
+                return
+            }
+        }
+    }
+
+    /// No guest or a disabled scanout: black, no cursor, in the size viewers already have.
+    private func showBlank(_ state: inout MirrorState) {
+        state.needsEverything = true
+        guard !state.blank else { return }
+        state.blank = true
+        state.cursor = nil
+        screen.setCursor(nil, width: 0, height: 0, hotX: 0, hotY: 0)
+        screen.clear()
+        screen.markModified(Rect(x: 0, y: 0, width: UInt32(screen.width), height: UInt32(screen.height)))
+    }
+
+    private func mirrorCursor(_ cursor: CursorState, _ state: inout MirrorState) {
+        let side = 64
+        let shown = cursor.visible && Int(cursor.scanout) == scanout && cursor.image.count == side * side * 4
+        let previous = state.cursor
+        state.cursor = shown ? cursor : nil
+        guard shown else {
+            if previous != nil { screen.setCursor(nil, width: 0, height: 0, hotX: 0, hotY: 0) }
+            return
+        }
+        if previous?.imageSerial != cursor.imageSerial || previous?.hotX != cursor.hotX || previous?.hotY != cursor.hotY
+            || previous?.image != cursor.image {
+            screen.setCursor(cursor.image, width: side, height: side, hotX: Int(cursor.hotX), hotY: Int(cursor.hotY))
+        }
+        if previous?.x != cursor.x || previous?.y != cursor.y || previous == nil {
+            screen.moveCursor(x: Int(cursor.x), y: Int(cursor.y))
+        }
+    }
+
+    // MARK: WebSocket port
+
+    /// Accepts on the WebSocket port; each handshake runs on a thread of its own, so a client that stalls in it
+    /// delays nobody else (at most 64 handshakes at once; more are closed).
+    private func acceptWebSockets() {
+        let listener = screen.websocketSocket
+        while running.load(ordering: .relaxed) {
+            let fd = accept(listener, nil, nil)
+            guard fd >= 0 else {
+                if errno == EINTR { continue }
+                if !running.load(ordering: .relaxed) { return }
+                Thread.sleep(forTimeInterval: 0.05)
+                continue
+            }
+            if handshakesInFlight.add(1, ordering: .relaxed).newValue > Self.maxHandshakesInFlight {
+                handshakesInFlight.subtract(1, ordering: .relaxed)
+                session.logger.warning("VNC WebSocket: too many handshakes in progress; connection closed")
+                close(fd)
+                continue
+            }
+            Thread { [self] in
+                if !screen.adopt(socket: fd) {
+                    session.logger.notice("VNC WebSocket client refused during the handshake")
+                }
+                handshakesInFlight.subtract(1, ordering: .relaxed)
+            }.start()
+        }
+    }
+}

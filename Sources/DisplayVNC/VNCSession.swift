@@ -1,0 +1,124 @@
+// VNCSession: what libvncserver's hooks reach, through the screen context pointer: the input sink, the password
+// throttle, the log, the resize seam. Hooks run on libvncserver's client threads.
+import CVNCServer
+import Display
+import Foundation
+import Logging
+import Synchronization
+
+/// Asks the guest for a new size of `scanout` (a client's SetDesktopSize). Returns false when that is not possible.
+public typealias VNCResizeRequest = @Sendable (_ scanout: Int, _ width: UInt32, _ height: UInt32) -> Bool
+
+final class VNCSession: Sendable {
+    let scanout: Int
+    let input: any InputSink
+    let logger: Logger
+    let throttle: PasswordThrottle
+    let resizeRequest: VNCResizeRequest?
+    private let connected = Atomic<Int>(0)
+
+    init(scanout: Int, input: any InputSink, logger: Logger, throttle: PasswordThrottle,
+         resizeRequest: VNCResizeRequest?) {
+        self.scanout = scanout
+        self.input = input
+        self.logger = logger
+        self.throttle = throttle
+        self.resizeRequest = resizeRequest
+    }
+
+    var clientsConnected: Int { connected.load(ordering: .relaxed) }
+
+    /// The session of the screen `client` belongs to.
+    static func of(_ client: rfbClientPtr?) -> VNCSession? {
+        guard let client, let context = vireo_vnc_client_context(client) else { return nil }
+        return Unmanaged<VNCSession>.fromOpaque(context).takeUnretainedValue()
+    }
+
+    static func host(_ client: rfbClientPtr) -> String { String(cString: vireo_vnc_client_host(client)) }
+
+    /// The C entry points, one set for every screen.
+    static let hooks = VNCHooks(
+        newClient: { client in
+            guard let client, let session = VNCSession.of(client) else { return RFB_CLIENT_REFUSE }
+            session.connected.add(1, ordering: .relaxed)
+            session.logger.info("VNC client \(host(client)) connected to scanout \(session.scanout)")
+            client.pointee.clientGoneHook = { client in
+                guard let client, let session = VNCSession.of(client) else { return }
+                session.connected.subtract(1, ordering: .relaxed)
+                session.logger.info("VNC client \(host(client)) left scanout \(session.scanout)")
+            }
+            return RFB_CLIENT_ACCEPT
+        },
+        key: { down, keysym, client in
+            VNCSession.of(client)?.input.keysym(UInt32(truncatingIfNeeded: keysym), down: down != 0)
+        },
+        pointer: { buttons, x, y, client in
+            guard let client, let session = VNCSession.of(client) else { return }
+            let screen = client.pointee.screen.pointee
+            session.input.pointer(scanout: session.scanout, x: Int(x), y: Int(y), width: Int(screen.width),
+                                  height: Int(screen.height), buttons: UInt8(truncatingIfNeeded: buttons))
+        },
+        cutText: { text, length, client in
+            guard let text, length > 0, let session = VNCSession.of(client) else { return }
+            // RFB ClientCutText is ISO 8859-1 (libvncserver caps it at 1 MiB before calling here).
+            let bytes = UnsafeRawBufferPointer(start: text, count: Int(length))
+            session.input.clipboardText(String(bytes.map { Character(Unicode.Scalar($0)) }))
+        },
+        setDesktopSize: { width, height, screens, _, client in
+            guard let client, let session = VNCSession.of(client) else { return rfbExtDesktopSize_ResizeProhibited }
+            guard screens >= 1, (16...16384).contains(width), (16...16384).contains(height) else {
+                return rfbExtDesktopSize_InvalidScreenLayout
+            }
+            guard let request = session.resizeRequest,
+                  request(session.scanout, UInt32(width), UInt32(height)) else {
+                session.logger.info("VNC client \(host(client)) asked for \(width)x\(height): resizing is not available")
+                return rfbExtDesktopSize_ResizeProhibited
+            }
+            session.logger.info("VNC client \(host(client)) asked for \(width)x\(height): passed to the guest")
+            return rfbExtDesktopSize_Success
+        },
+        authGate: { client, phase, accepted in
+            guard let client, let session = VNCSession.of(client) else { return 0 }
+            let address = host(client)
+            if phase == Int32(VIREO_VNC_AUTH_BEFORE) {
+                guard let wait = session.throttle.reserveTurn(for: address) else {
+                    session.logger.warning("VNC client \(address): too many wrong passwords queued; refused unchecked")
+                    return 0
+                }
+                // This runs on the client's own thread: only this connection waits.
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+                return 1
+            }
+            session.throttle.record(accepted != 0, for: address)
+            if accepted == 0 { session.logger.warning("VNC client \(address): wrong password") }
+            return 1
+        })
+
+    /// Extended key events (QEMU's pseudo-encoding), registered once per process.
+    static let scancodeHandler: vireo_vnc_scancode_handler = { client, scancode, keysym, down in
+        VNCSession.of(client)?.input.scancode(scancode, keysym: keysym, down: down != 0)
+    }
+}
+
+/// libvncserver's own log lines (process-wide), at debug level unless they explain a dropped client or a failure.
+enum LibVNCLog {
+    static let logger = Logger(label: "vireo.vnc.libvncserver")
+    private static let setUp: Void = {
+        vireo_vnc_set_log_handler { isError, line in
+            guard let line else { return }
+            let text = String(cString: line)
+            let lower = text.lowercased()
+            let explainsTrouble = ["clos", "error", "too ", "invalid", "unknown", "fail", "refus", "timeout",
+                                   "timed out", "bad", "unsupported"].contains { lower.contains($0) }
+            if isError != 0 {
+                logger.warning("\(text)")
+            } else if explainsTrouble {
+                logger.notice("\(text)")
+            } else {
+                logger.debug("\(text)")
+            }
+        }
+        vireo_vnc_register_qemu_key_extension(VNCSession.scancodeHandler)
+    }()
+    static func install() { _ = setUp }
+}
