@@ -19,7 +19,7 @@ final class LibVNCScreen: @unchecked Sendable {
     private var framebuffer: UnsafeMutableRawPointer
     private(set) var width: Int
     private(set) var height: Int
-    private var websocketListener: Int32 = -1
+    private var listeners: [Int32] = []
 
     /// `context` is handed back to the hooks (`screenData`); the caller keeps it alive as long as the process.
     init(width: Int, height: Int, configuration: VNCConfiguration, context: UnsafeMutableRawPointer,
@@ -38,7 +38,9 @@ final class LibVNCScreen: @unchecked Sendable {
         screen.pointee.screenData = context
         // The library's strings and lists live as long as the screen, which lives as long as the process.
         screen.pointee.desktopName = UnsafePointer(strdup(configuration.desktopName))
-        screen.pointee.port = Int32(configuration.port)
+        // The exporter accepts connections itself (see VNCServer.acceptLoop): libvncserver's listener would run
+        // every new connection's WebSocket sniffing (up to 100 ms of waiting) on its one accept thread.
+        screen.pointee.port = 0
         screen.pointee.ipv6port = 0
         screen.pointee.listenInterface = address
         // One viewer asking for exclusive access must not disconnect the others.
@@ -59,25 +61,16 @@ final class LibVNCScreen: @unchecked Sendable {
         if let password = configuration.password { vireo_vnc_set_password(screen, password, hooks.authGate) }
     }
 
-    /// Opens the listening sockets and starts libvncserver's threads (a listener, two per client).
-    func start(websocketPort: Int, host: String) throws {
+    /// Opens the listening sockets (returned for the accept loops) and starts libvncserver's threads.
+    func start(host: String, ports: [Int]) throws -> [Int32] {
+        for port in ports { listeners.append(try Self.listen(host: host, port: port)) }
         vireo_vnc_init_server(screen)
-        guard screen.pointee.listenSock >= 0 else {
-            throw VNCError(description: "cannot listen on \(host):\(screen.pointee.port) (\(String(cString: strerror(errno))))")
-        }
-        if websocketPort > 0 {
-            websocketListener = try Self.listen(host: host, port: websocketPort)
-        }
         rfbRunEventLoop(screen, -1, VIREO_RFB_TRUE)
+        return listeners
     }
 
-    var port: Int { Int(screen.pointee.port) }
-
-    /// The WebSocket port's listener, for the accept loop (-1 when there is none).
-    var websocketSocket: Int32 { websocketListener }
-
-    /// Hands a connection accepted on the WebSocket port to libvncserver (it runs the WebSocket and TLS
-    /// handshakes, then the client's threads). Blocks for the handshake.
+    /// Hands an accepted connection to libvncserver: it sniffs for a WebSocket or TLS handshake (waiting up to
+    /// 100 ms for the client to speak first), greets the client and starts the client's threads. Blocks meanwhile.
     func adopt(socket: Int32) -> Bool { vireo_vnc_adopt_client(screen, socket) != 0 }
 
     /// A new, black framebuffer of the given size; clients get DesktopSize / ExtendedDesktopSize (or, without
@@ -133,8 +126,8 @@ final class LibVNCScreen: @unchecked Sendable {
 
     /// Closes the listeners and disconnects every client. The screen itself is kept (hooks may still be running).
     func shutdown() {
-        if websocketListener >= 0 { Glibc.shutdown(websocketListener, Int32(SHUT_RDWR)); close(websocketListener) }
-        websocketListener = -1
+        for fd in listeners { Glibc.shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+        listeners = []
         rfbShutdownServer(screen, VIREO_RFB_TRUE)
     }
 
@@ -177,10 +170,10 @@ final class LibVNCScreen: @unchecked Sendable {
         let bound = withUnsafePointer(to: &sin) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0, Glibc.listen(fd, 64) == 0 else {
+        guard bound == 0, Glibc.listen(fd, 128) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw VNCError(description: "cannot listen on \(host):\(port) for WebSocket clients (\(reason))")
+            throw VNCError(description: "cannot listen on \(host):\(port) (\(reason))")
         }
         return fd
     }

@@ -21,6 +21,8 @@ public struct VNCConfiguration: Sendable, Equatable {
     /// A client that takes no data for this long is dropped (it would otherwise hold libvncserver's send lock).
     public var clientTimeoutMilliseconds: Int32 = 10_000
     public var passwordThrottle = PasswordThrottle.Policy()
+    /// Most viewers of this scanout at once (and most handshakes in progress); more connections are closed.
+    public var maxClients = 64
 
     public init(host: String = "127.0.0.1", port: Int) {
         self.host = host

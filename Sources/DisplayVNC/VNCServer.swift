@@ -18,7 +18,7 @@ public final class VNCServer: Sendable {
     private let displays: @Sendable () -> DisplaySet?
     private let running = Atomic<Bool>(false)
     private let handshakesInFlight = Atomic<Int>(0)
-    private static let maxHandshakesInFlight = 64
+    private let mirroredFrames = Atomic<UInt64>(0)
 
     /// `displays` returns the DisplaySet to show now (nil: no guest: a blank screen); it is asked again about every
     /// 100 ms, so the server follows reconnecting guests. `input` receives the viewers' keyboard, pointer and
@@ -46,10 +46,11 @@ public final class VNCServer: Sendable {
 
     /// Listens and starts serving; returns at once.
     public func start() throws {
-        try screen.start(websocketPort: configuration.websocketPort, host: configuration.host)
+        let ports = [configuration.port] + (configuration.websocketPort > 0 ? [configuration.websocketPort] : [])
+        let listeners = try screen.start(host: configuration.host, ports: ports)
         running.store(true, ordering: .sequentiallyConsistent)
         Thread { [self] in pump() }.start()
-        if screen.websocketSocket >= 0 { Thread { [self] in acceptWebSockets() }.start() }
+        for listener in listeners { Thread { [self] in acceptLoop(listener) }.start() }
         var where_ = "\(configuration.host):\(configuration.port)"
         if configuration.websocketPort > 0 { where_ += ", WebSocket \(configuration.host):\(configuration.websocketPort)" }
         if configuration.tlsCertificatePath != nil { where_ += " (TLS offered)" }
@@ -64,6 +65,9 @@ public final class VNCServer: Sendable {
 
     /// Viewers connected now (past the handshake or not yet gone).
     public var clientsConnected: Int { session.clientsConnected }
+
+    /// The DisplaySet frame-activity count the framebuffer has caught up with (for tests and status).
+    public var mirroredFrameActivity: UInt64 { mirroredFrames.load(ordering: .acquiring) }
 
     // MARK: mirroring
 
@@ -96,6 +100,7 @@ public final class VNCServer: Sendable {
                 state.seen = activity
                 mirrorFrame(current, &state)
                 if !state.blank { mirrorCursor(current.cursor, &state) }
+                mirroredFrames.store(activity.frames, ordering: .releasing)
             }
             _ = current.waitForActivity(after: state.seen, until: Date() + 0.1)
         }
@@ -154,12 +159,11 @@ public final class VNCServer: Sendable {
         }
     }
 
-    // MARK: WebSocket port
+    // MARK: accepting
 
-    /// Accepts on the WebSocket port; each handshake runs on a thread of its own, so a client that stalls in it
-    /// delays nobody else (at most 64 handshakes at once; more are closed).
-    private func acceptWebSockets() {
-        let listener = screen.websocketSocket
+    /// Accepts on one port (RFB or WebSocket); each handshake runs on a thread of its own, so a client that stalls
+    /// in it delays nobody else. Past `maxClients` viewers, or as many handshakes at once, connections are closed.
+    private func acceptLoop(_ listener: Int32) {
         while running.load(ordering: .relaxed) {
             let fd = accept(listener, nil, nil)
             guard fd >= 0 else {
@@ -168,15 +172,20 @@ public final class VNCServer: Sendable {
                 Thread.sleep(forTimeInterval: 0.05)
                 continue
             }
-            if handshakesInFlight.add(1, ordering: .relaxed).newValue > Self.maxHandshakesInFlight {
+            let limit = configuration.maxClients
+            var admitted = session.clientsConnected < limit
+            if admitted, handshakesInFlight.add(1, ordering: .relaxed).newValue > limit {
                 handshakesInFlight.subtract(1, ordering: .relaxed)
-                session.logger.warning("VNC WebSocket: too many handshakes in progress; connection closed")
+                admitted = false
+            }
+            guard admitted else {
+                session.logger.warning("VNC scanout \(scanout): \(limit) viewers or handshakes already; connection closed")
                 close(fd)
                 continue
             }
             Thread { [self] in
                 if !screen.adopt(socket: fd) {
-                    session.logger.notice("VNC WebSocket client refused during the handshake")
+                    session.logger.notice("VNC client refused during the handshake (WebSocket or TLS)")
                 }
                 handshakesInFlight.subtract(1, ordering: .relaxed)
             }.start()

@@ -12,10 +12,11 @@ struct VireoGPU: ParsableCommand {
     static let version = "0.1.0"
     static let configuration = CommandConfiguration(
         commandName: "vireo-gpu",
-        abstract: "Vireo: a headless vhost-user virtio-gpu backend with PNG export.",
+        abstract: "Vireo: a headless vhost-user virtio-gpu backend with VNC and PNG export.",
         discussion: """
             Serves one virtio-gpu device to a vhost-user frontend (QEMU -device vhost-user-gpu-pci).
-            Example: vireo-gpu --socket-path /run/vgpu.sock --http 127.0.0.1:8080
+            Example: vireo-gpu --socket-path /run/vgpu.sock --http 127.0.0.1:8080 --vnc 5900
+            With --vnc, scanout N is served on PORT+N (and on WebSocket PORT+N with --vnc-websocket).
             With --iommu-socket PATH it also serves a virtio-iommu (vhost-user-device, virtio id 23) for the same
             client; ring and buffer addresses are then IOVAs of --endpoint N.
             """,
@@ -41,6 +42,21 @@ struct VireoGPU: ParsableCommand {
 
     @Option(name: .customLong("http"), help: "Serve the HTTP API (screenshots, compare, wait-for) on HOST:PORT, PORT (loopback) or unix:PATH.")
     var http: String?
+
+    @Option(name: .customLong("vnc"), help: "Serve each scanout over VNC: HOST:PORT (IPv4), PORT (127.0.0.1) or none (the default); scanout N on PORT+N.")
+    var vnc: String = "none"
+
+    @Option(name: .customLong("vnc-password-file"), help: "Require VNC authentication with this file's first line as the password (VNC uses its first 8 characters); wrong passwords are slowed down per client address.")
+    var vncPasswordFile: String?
+
+    @Option(name: .customLong("vnc-websocket"), help: "Also accept WebSocket clients (noVNC) for scanout N on PORT+N, same host as --vnc. The VNC port itself accepts WebSocket too.")
+    var vncWebSocket: Int?
+
+    @Option(name: .customLong("vnc-tls-cert"), help: "PEM certificate for WebSocket over TLS (wss://, noVNC over https); needs --vnc-tls-key.")
+    var vncTLSCert: String?
+
+    @Option(name: .customLong("vnc-tls-key"), help: "PEM private key for --vnc-tls-cert.")
+    var vncTLSKey: String?
 
     @Option(name: .customLong("api-token-file"), help: "Require 'Authorization: Bearer TOKEN' on the HTTP API; the token is this file's first line.")
     var apiTokenFile: String?
@@ -85,6 +101,16 @@ struct VireoGPU: ParsableCommand {
         _ = try displayModes()
         if let http { _ = try parseHTTPAddress(http) }
         if let apiTokenFile { _ = try readToken(apiTokenFile) }
+        let vncAddress = try VNCAddress.parse(vnc)
+        if let vncPasswordFile { _ = try readVNCPassword(vncPasswordFile) }
+        if let vncWebSocket, !(1...65535).contains(vncWebSocket) { throw ValidationError("--vnc-websocket: 1...65535") }
+        if vncAddress == nil, vncPasswordFile != nil || vncWebSocket != nil || vncTLSCert != nil || vncTLSKey != nil {
+            throw ValidationError("the --vnc-* options need --vnc HOST:PORT")
+        }
+        if (vncTLSCert == nil) != (vncTLSKey == nil) { throw ValidationError("--vnc-tls-cert and --vnc-tls-key go together") }
+        for path in [vncTLSCert, vncTLSKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
+            throw ValidationError("cannot read \(path)")
+        }
         _ = try parseSize(maxUpload)
         guard memoryQuotaMiB > 0, memoryQuotaMiB <= 1 << 20 else { throw ValidationError("--memory-quota out of range") }
         guard (0...10_000).contains(pollMicroseconds) else { throw ValidationError("--poll-us: 0...10000") }
@@ -151,6 +177,17 @@ struct VireoGPU: ParsableCommand {
             }
             if case .unix(let path) = settings.address { ShutdownHandler.apiSocket = path }
             startHTTP(settings: settings, server: server, logger: logger)
+        }
+
+        if let vncAddress = try VNCAddress.parse(vnc) {
+            do {
+                _ = try startVNC(address: vncAddress, modes: config.displays,
+                                 password: try vncPasswordFile.map(readVNCPassword), websocketPort: vncWebSocket,
+                                 tlsCertificate: vncTLSCert, tlsKey: vncTLSKey, server: server, logger: logger)
+            } catch {
+                FileHandle.standardError.write(Data("vireo-gpu: --vnc: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
         }
 
         if let iommuSocket {
