@@ -58,7 +58,7 @@ void vireo_vnc_copy_bgrx(rfbScreenInfoPtr screen, int x, int y, int width, int h
             to[0] = from[2];
             to[1] = from[1];
             to[2] = from[0];
-            to[3] = 0;
+            to[3] = 0xff;   // opaque: clients that read the padding byte as alpha (gvnccapture's PNG) see no holes
         }
     }
 }

@@ -100,7 +100,7 @@ final class LibVNCScreen: @unchecked Sendable {
 
     func clear() {
         vireo_vnc_lock_framebuffer(screen)
-        framebuffer.initializeMemory(as: UInt8.self, repeating: 0, count: width * height * 4)
+        framebuffer.initializeMemory(as: UInt32.self, repeating: Self.opaqueBlack, count: width * height)
         vireo_vnc_unlock_framebuffer(screen)
     }
 
@@ -145,9 +145,12 @@ final class LibVNCScreen: @unchecked Sendable {
     private static func blankBuffer(width: Int, height: Int) -> UnsafeMutableRawPointer {
         let bytes = max(1, width * height * 4)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
-        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        buffer.initializeMemory(as: UInt32.self, repeating: opaqueBlack, count: bytes / 4)
         return buffer
     }
+
+    /// R, G, B = 0 and the padding byte 0xff (see vireo_vnc_copy_bgrx), as a little-endian word.
+    private static let opaqueBlack = UInt32(0xff00_0000).littleEndian
 
     /// In network byte order, as listenInterface wants it.
     static func ipv4Address(_ host: String) -> in_addr_t? {

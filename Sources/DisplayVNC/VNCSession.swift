@@ -103,10 +103,13 @@ final class VNCSession: Sendable {
 /// libvncserver's own log lines (process-wide), at debug level unless they explain a dropped client or a failure.
 enum LibVNCLog {
     static let logger = Logger(label: "vireo.vnc.libvncserver")
+    /// Also gets every line (tests read why a client was dropped here).
+    static let observer = Mutex<(@Sendable (String) -> Void)?>(nil)
     private static let setUp: Void = {
         vireo_vnc_set_log_handler { isError, line in
             guard let line else { return }
             let text = String(cString: line)
+            observer.withLock { $0 }?(text)
             let lower = text.lowercased()
             let explainsTrouble = ["clos", "error", "too ", "invalid", "unknown", "fail", "refus", "timeout",
                                    "timed out", "bad", "unsupported"].contains { lower.contains($0) }
