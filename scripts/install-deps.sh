@@ -21,6 +21,15 @@ VIREO_APT_PACKAGES=(
     debian-archive-keyring  # private apt configs (bookworm-backports) verify with it
     procps               # pgrep/ps in teardown diagnostics
     kmod                 # depmod: Debian kernel packages ship no modules.dep
+    libvncserver-dev     # VNC export (CVNCServer / DisplayVNC); libvncserver 0.9.14 with WebSockets and GnuTLS
+    gvncviewer           # gvnccapture: pixel-exact PNG pictures of the VNC export in tests
+    vncsnapshot          # a second VNC client in tests (JPEG)
+    openssl              # DES for VNC authentication in the raw RFB test client; test TLS certificates
+    tigervnc-viewer      # xtigervncviewer under Xvfb: a password and a resize in tests
+    xvfb                 # X server for the viewer tests
+    x11-apps             # xwd: screenshots of the Xvfb screen
+    novnc                # noVNC served to headless Chromium over WebSocket in tests
+    chromium             # headless browser for the noVNC test
 )
 # ----------------------------------------------------------------------------------------------
 

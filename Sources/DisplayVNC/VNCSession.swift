@@ -112,7 +112,7 @@ enum LibVNCLog {
             observer.withLock { $0 }?(text)
             let lower = text.lowercased()
             let explainsTrouble = ["clos", "error", "too ", "invalid", "unknown", "fail", "refus", "timeout",
-                                   "timed out", "bad", "unsupported"].contains { lower.contains($0) }
+                                   "timed out", "bad"].contains { lower.contains($0) }
             if isError != 0 {
                 logger.warning("\(text)")
             } else if explainsTrouble {

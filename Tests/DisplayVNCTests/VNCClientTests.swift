@@ -209,6 +209,39 @@ struct VNCClientTests {
     }
 }
 
+@Suite("VNC WebSocket over TLS", .serialized)
+struct VNCTLSTests {
+    @Test("wss: with a certificate and key, a TLS WebSocket client gets the upgrade and the RFB greeting")
+    func webSocketOverTLS() throws {
+        guard let openssl = tool("/usr/bin/openssl", package: "openssl", for: "webSocketOverTLS"),
+              let curl = tool("/usr/bin/curl", package: "curl", for: "webSocketOverTLS") else { return }
+        let dir = NSTemporaryDirectory() + "vnc-tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let made = runTool(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/key.pem",
+                                     "-out", dir + "/cert.pem", "-days", "2", "-subj", "/CN=localhost"])
+        try #require(made.status == 0, "\(made.output)")
+        let fixture = try VNCFixture(websocket: true) {
+            $0.tlsCertificatePath = dir + "/cert.pem"
+            $0.tlsKeyPath = dir + "/key.pem"
+        }
+        fixture.show(testPattern(width: 64, height: 48), width: 64, height: 48)
+        let port = fixture.servers[0].configuration.websocketPort
+        // curl keeps the upgraded connection open: it is stopped by --max-time after the greeting arrived.
+        _ = runTool(curl, ["-sk", "-i", "-N", "--http1.1", "--max-time", "3", "-o", dir + "/out",
+                           "-H", "Origin: https://127.0.0.1", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
+                           "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "-H", "Sec-WebSocket-Version: 13",
+                           "-H", "Sec-WebSocket-Protocol: binary", "https://127.0.0.1:\(port)/websockify"])
+        let out = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: dir + "/out"))) ?? Data(), as: UTF8.self)
+        #expect(out.hasPrefix("HTTP/1.1 101"), "\(out.prefix(200))")
+        #expect(out.contains("RFB 003.008"))
+        // The RFB port answers plain RFB as before.
+        let plain = try RawRFBClient(port: fixture.ports[0])
+        try plain.handshake()
+        #expect(plain.width == 64)
+    }
+}
+
 /// BGRX -> R,G,B,X with X = 0xff, as the server's pixel format puts it on the wire.
 func rgbx(fromBGRX p: [UInt8]) -> [UInt8] {
     var out = [UInt8](repeating: 0xff, count: p.count)
