@@ -86,7 +86,9 @@ let package = Package(
         .testTarget(name: "VirtioIOMMUTests", dependencies: ["VirtioIOMMU", "GuestMemory", "VireoSystem", "Wire"]),
         .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display", "CPNG"]),
         .testTarget(name: "DisplayCompareTests", dependencies: ["DisplayCompare", "Display"]),
-        .testTarget(name: "DisplayVNCTests", dependencies: ["DisplayVNC", "Display", "DisplayPNG", "DisplayCompare"]),
+        .testTarget(name: "DisplayVNCTests", dependencies: [
+            "DisplayVNC", "Display", "DisplayPNG", "DisplayCompare", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "VireoServerTests", dependencies: [
             "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "VirtioIOMMU", "Display", "DisplayPNG",
             "VireoSystem", "Wire", "GuestMemory", "DisplayCompare",
