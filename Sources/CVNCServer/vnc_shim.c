@@ -1,6 +1,8 @@
 // CVNCServer: thin C around libvncserver. See include/CVNCServer.h for the contract of each function.
 #include "CVNCServer.h"
 
+#include <rfb/rfbregion.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,15 @@ void vireo_vnc_init_server(rfbScreenInfoPtr screen) { rfbInitServer(screen); }
 void vireo_vnc_lock_framebuffer(rfbScreenInfoPtr screen) { LOCK(screen->cursorMutex); }
 void vireo_vnc_unlock_framebuffer(rfbScreenInfoPtr screen) { UNLOCK(screen->cursorMutex); }
 
+/// B,G,R,X (the display model) to R,G,B,X (libvncserver's default format, kept because rfbNewFramebuffer resets
+/// the server format on every resize).
+static inline void bgrx_to_rgbx(uint8_t *to, const uint8_t *from) {
+    to[0] = from[2];
+    to[1] = from[1];
+    to[2] = from[0];
+    to[3] = 0xff;
+}
+
 void vireo_vnc_copy_bgrx(rfbScreenInfoPtr screen, int x, int y, int width, int height,
                          const uint8_t *source, size_t source_stride) {
     uint8_t *base = (uint8_t *)screen->frameBuffer;
@@ -54,13 +65,51 @@ void vireo_vnc_copy_bgrx(rfbScreenInfoPtr screen, int x, int y, int width, int h
     for (int row = 0; row < height; row++) {
         const uint8_t *from = source + (size_t)row * source_stride;
         uint8_t *to = base + (size_t)(y + row) * stride + (size_t)x * 4;
+        // The padding byte is 0xff (opaque) for clients that read it as alpha.
+        for (int col = 0; col < width; col++, from += 4, to += 4) bgrx_to_rgbx(to, from);
+    }
+}
+
+int vireo_vnc_repair_bgrx(rfbScreenInfoPtr screen, int x, int y, int width, int height,
+                          const uint8_t *source, size_t source_stride) {
+    int changed = 0;
+    uint8_t *base = (uint8_t *)screen->frameBuffer;
+    size_t stride = (size_t)screen->paddedWidthInBytes;
+    LOCK(screen->cursorMutex);
+    for (int row = 0; row < height; row++) {
+        const uint8_t *from = source + (size_t)row * source_stride;
+        uint8_t *to = base + (size_t)(y + row) * stride + (size_t)x * 4;
         for (int col = 0; col < width; col++, from += 4, to += 4) {
-            to[0] = from[2];
-            to[1] = from[1];
-            to[2] = from[0];
-            to[3] = 0xff;   // opaque: clients that read the padding byte as alpha (gvnccapture's PNG) see no holes
+            uint8_t want[4];
+            bgrx_to_rgbx(want, from);
+            if (memcmp(to, want, 3) != 0) {
+                memcpy(to, want, 4);
+                changed = 1;
+            }
         }
     }
+    UNLOCK(screen->cursorMutex);
+    return changed;
+}
+
+void vireo_vnc_mark_modified_for_cursor_clients(rfbScreenInfoPtr screen, int x1, int y1, int x2, int y2) {
+    if (x1 < 0) x1 = 0;
+    if (y1 < 0) y1 = 0;
+    if (x2 > screen->width) x2 = screen->width;
+    if (y2 > screen->height) y2 = screen->height;
+    if (x1 >= x2 || y1 >= y2) return;
+    rfbClientIteratorPtr iterator = rfbGetClientIterator(screen);
+    rfbClientPtr client;
+    while ((client = rfbClientIteratorNext(iterator))) {
+        if (!client->enableCursorShapeUpdates) continue;
+        sraRegionPtr region = sraRgnCreateRect(x1, y1, x2, y2);
+        LOCK(client->updateMutex);
+        sraRgnOr(client->modifiedRegion, region);
+        TSIGNAL(client->updateCond);
+        UNLOCK(client->updateMutex);
+        sraRgnDestroy(region);
+    }
+    rfbReleaseClientIterator(iterator);
 }
 
 // ---- cursor -----------------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ final class LibVNCScreen: @unchecked Sendable {
         screen.pointee.ptrAddEvent = hooks.pointer
         screen.pointee.setXCutText = hooks.cutText
         screen.pointee.setDesktopSizeHook = hooks.setDesktopSize
+        screen.pointee.displayFinishedHook = hooks.updateSent
         if let password = configuration.password { vireo_vnc_set_password(screen, password, hooks.authGate) }
     }
 
@@ -96,6 +97,23 @@ final class LibVNCScreen: @unchecked Sendable {
         vireo_vnc_copy_bgrx(screen, Int32(rect.x), Int32(rect.y), Int32(rect.width), Int32(rect.height),
                             base.assumingMemoryBound(to: UInt8.self) + start, stride)
         vireo_vnc_unlock_framebuffer(screen)
+    }
+
+    /// Rewrites `rect` from a B,G,R,X picture where the framebuffer differs (libvncserver's cursor compositing
+    /// restores pixels it saved before the exporter's last copy). Returns true when it changed something.
+    func repair(_ rect: Rect, from pixels: UnsafeRawBufferPointer, stride: Int) -> Bool {
+        guard rect.isInside(width: UInt32(width), height: UInt32(height)), !rect.isEmpty,
+              let base = pixels.baseAddress, (Int(rect.height) - 1) * stride + Int(rect.width) * 4 <= pixels.count
+        else { return false }
+        return vireo_vnc_repair_bgrx(screen, Int32(rect.x), Int32(rect.y), Int32(rect.width), Int32(rect.height),
+                                     base.assumingMemoryBound(to: UInt8.self), stride) != 0
+    }
+
+    /// Resends `rect` to the clients that take the cursor as a shape (they may have been sent pixels while the
+    /// cursor was composited into the framebuffer for another client).
+    func markModifiedForCursorClients(_ rect: Rect) {
+        vireo_vnc_mark_modified_for_cursor_clients(screen, Int32(rect.x), Int32(rect.y), Int32(rect.x + rect.width),
+                                                   Int32(rect.y + rect.height))
     }
 
     func clear() {
@@ -189,5 +207,6 @@ struct VNCHooks {
     var pointer: rfbPtrAddEventProcPtr
     var cutText: rfbSetXCutTextProcPtr
     var setDesktopSize: rfbSetDesktopSizeHookPtr
+    var updateSent: rfbDisplayFinishedHookPtr
     var authGate: vireo_vnc_auth_gate
 }

@@ -78,6 +78,9 @@ public final class VNCServer: Sendable {
         var needsEverything = true
         var blank = false
         var cursor: CursorState?
+        /// Where libvncserver may have composited the cursor since the last repair (old and new places).
+        var cursorAreas: [Rect] = []
+        var compositedUpdatesSeen: UInt64 = 0
     }
 
     private func pump() {
@@ -102,7 +105,8 @@ public final class VNCServer: Sendable {
                 if !state.blank { mirrorCursor(current.cursor, &state) }
                 mirroredFrames.store(activity.frames, ordering: .releasing)
             }
-            _ = current.waitForActivity(after: state.seen, until: Date() + 0.1)
+            repairCursorAreas(current, &state)
+            _ = current.waitForActivity(after: state.seen, until: Date() + 0.05)
         }
     }
 
@@ -157,6 +161,34 @@ public final class VNCServer: Sendable {
         if previous?.x != cursor.x || previous?.y != cursor.y || previous == nil {
             screen.moveCursor(x: Int(cursor.x), y: Int(cursor.y))
         }
+        let area = Self.cursorArea(cursor)
+        if !state.cursorAreas.contains(area) { state.cursorAreas.append(area) }
+    }
+
+    private static func cursorArea(_ cursor: CursorState) -> Rect {
+        Rect(x: UInt32(clamping: max(0, Int(cursor.x) - Int(cursor.hotX))),
+             y: UInt32(clamping: max(0, Int(cursor.y) - Int(cursor.hotY))), width: 64, height: 64)
+    }
+
+    /// libvncserver composites the cursor into the one shared framebuffer while it sends to a client without
+    /// cursor encodings, and restores the pixels it saved afterwards. A copy of ours in between is then undone,
+    /// two such clients can leave a ghost cursor, and clients with cursor shapes may get the drawn cursor. After
+    /// such sends the pump rewrites the cursor's areas from the DisplaySet (only what differs) and resends them.
+    private func repairCursorAreas(_ displays: DisplaySet, _ state: inout MirrorState) {
+        let sent = session.compositedUpdates.load(ordering: .relaxed)
+        guard sent != state.compositedUpdatesSeen, !state.cursorAreas.isEmpty, !state.blank else { return }
+        state.compositedUpdatesSeen = sent
+        var staging = [UInt8](repeating: 0, count: 64 * 64 * 4)
+        for area in state.cursorAreas {
+            let rect = area.clipped(toWidth: UInt32(screen.width), height: UInt32(screen.height))
+            guard !rect.isEmpty else { continue }
+            let copied = staging.withUnsafeMutableBytes { displays.copyRect(scanout, rect, into: $0) }
+            guard copied else { continue }
+            let changed = staging.withUnsafeBytes { screen.repair(rect, from: $0, stride: Int(rect.width) * 4) }
+            if changed { screen.markModified(rect) } else { screen.markModifiedForCursorClients(rect) }
+        }
+        // The current place stays: the next composited send draws there again.
+        state.cursorAreas = state.cursor.map { [Self.cursorArea($0)] } ?? []
     }
 
     // MARK: accepting

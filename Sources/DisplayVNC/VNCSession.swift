@@ -16,6 +16,8 @@ final class VNCSession: Sendable {
     let throttle: PasswordThrottle
     let resizeRequest: VNCResizeRequest?
     private let connected = Atomic<Int>(0)
+    /// Updates sent to clients that get the cursor composited (each drew it into the shared framebuffer).
+    let compositedUpdates = Atomic<UInt64>(0)
 
     init(scanout: Int, input: any InputSink, logger: Logger, throttle: PasswordThrottle,
          resizeRequest: VNCResizeRequest?) {
@@ -76,6 +78,10 @@ final class VNCSession: Sendable {
             }
             session.logger.info("VNC client \(host(client)) asked for \(width)x\(height): passed to the guest")
             return rfbExtDesktopSize_Success
+        },
+        updateSent: { client, _ in
+            guard let client, client.pointee.enableCursorShapeUpdates == 0, let session = VNCSession.of(client) else { return }
+            session.compositedUpdates.add(1, ordering: .relaxed)
         },
         authGate: { client, phase, accepted in
             guard let client, let session = VNCSession.of(client) else { return 0 }

@@ -8,7 +8,8 @@ import Glibc
 
 struct RFBError: Error, CustomStringConvertible { var description: String }
 
-final class RawRFBClient {
+final class RawRFBClient: @unchecked Sendable {
+    // Sendable: a test hands a client to one reader thread and does not touch it meanwhile.
     let fd: Int32
     private(set) var width = 0
     private(set) var height = 0
@@ -153,6 +154,17 @@ final class RawRFBClient {
             case 2: continue                         // Bell
             case 3: _ = try read(3); let len = Int(u32(try read(4), 0)); _ = try read(len)   // ServerCutText
             default: throw RFBError(description: "unexpected server message \(type)")
+            }
+        }
+    }
+
+    /// Paints the Raw rectangles of an update into `picture` (R,G,B,X, width x height).
+    func apply(_ rects: [UpdateRect], to picture: inout [UInt8]) {
+        for rect in rects where rect.encoding == 0 {
+            for row in 0..<rect.height {
+                let to = ((rect.y + row) * width + rect.x) * 4
+                picture.replaceSubrange(to..<to + rect.width * 4,
+                                        with: rect.payload[row * rect.width * 4..<(row + 1) * rect.width * 4])
             }
         }
     }

@@ -3,6 +3,7 @@
 import Display
 @testable import DisplayVNC
 import Foundation
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -190,6 +191,59 @@ struct VNCClientTests {
         #expect(at(5, 5) == [0x20, 0x20, 0x20])
     }
 
+    @Test("Cursor compositing for some viewers while the guest draws and moves the cursor leaves no ghost or stale pixels")
+    func compositingUnderLoad() throws {
+        let fixture = try VNCFixture()
+        // Large enough that sends take a while, so composited sends overlap each other and the mirror's copies.
+        let width = 320, height = 240
+        func frame(_ n: Int) -> [UInt8] { testPattern(width: width, height: height, seed: UInt8(truncatingIfNeeded: n * 13)) }
+        fixture.show(frame(0), width: width, height: height)
+        var image = [UInt8](repeating: 0, count: 64 * 64 * 4)
+        for y in 0..<16 { for x in 0..<16 { image.replaceSubrange((y * 64 + x) * 4..<(y * 64 + x) * 4 + 4, with: [0, 255, 255, 200]) } }
+        fixture.displays.setCursor { c in c.visible = true; c.image = image; c.imageSerial = 1; c.x = 5; c.y = 5 }
+
+        // Two viewers without cursor encodings and one with, all asking for updates as fast as they can.
+        let stop = StopFlag()
+        let rich = try RawRFBClient(port: fixture.ports[0])
+        try rich.handshake()
+        try rich.setEncodings([0, -239])
+        var richPicture = try rich.readPicture()
+        let plains = try (0..<2).map { _ in try RawRFBClient(port: fixture.ports[0]) }
+        let readers = plains.map { client in
+            Thread {
+                guard (try? client.handshake()) != nil, (try? client.setEncodings([0])) != nil else { return }
+                while !stop.isSet {
+                    guard (try? client.requestUpdate(incremental: false)) != nil, (try? client.readUpdate()) != nil else { return }
+                }
+            }
+        }
+        readers.forEach { $0.start() }
+        for step in 1...60 {
+            fixture.flush(frame(step), Rect(x: 0, y: 0, width: UInt32(width), height: UInt32(height)))
+            fixture.displays.setCursor { c in c.x = UInt32(5 + 3 * step); c.y = UInt32(5 + step) }
+            try rich.requestUpdate(incremental: true)
+            rich.apply(try rich.readUpdate(), to: &richPicture)
+        }
+        stop.set()
+        usleep(500_000)   // the pump repairs after the last composited sends
+        let expected = rgbx(fromBGRX: frame(60))
+        // The long-lived viewer with a cursor shape catches up with the guest's frame, no cursor in its pixels.
+        rich.setTimeout(1)
+        var tries = 0
+        while richPicture != expected && tries < 20 {
+            try rich.requestUpdate(incremental: true)
+            guard let rects = try? rich.readUpdate() else { break }
+            rich.apply(rects, to: &richPicture)
+            tries += 1
+        }
+        #expect(richPicture == expected, "the cursor-shape viewer's picture differs from the guest's frame")
+        // A new viewer with a cursor shape reads the shared framebuffer: exactly the guest's frame.
+        let fresh = try RawRFBClient(port: fixture.ports[0])
+        try fresh.handshake()
+        try fresh.setEncodings([0, -239])
+        #expect(try fresh.readPicture() == expected, "the shared framebuffer differs from the guest's frame")
+    }
+
     @Test("WebSocket port: the RFB greeting comes over a WebSocket upgrade")
     func webSocketUpgrade() throws {
         let fixture = try VNCFixture(websocket: true)
@@ -240,6 +294,13 @@ struct VNCTLSTests {
         try plain.handshake()
         #expect(plain.width == 64)
     }
+}
+
+/// Tells reader threads to finish.
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
 }
 
 /// BGRX -> R,G,B,X with X = 0xff, as the server's pixel format puts it on the wire.

@@ -26,6 +26,14 @@ void vireo_vnc_unlock_framebuffer(rfbScreenInfoPtr screen);
 void vireo_vnc_copy_bgrx(rfbScreenInfoPtr screen, int x, int y, int width, int height,
                          const uint8_t *source, size_t source_stride);
 
+/// Like vireo_vnc_copy_bgrx, but writes only when the framebuffer differs from `source`; returns 1 when it did.
+/// Used to repair the area under the cursor after libvncserver composited it for a client (see VNCServer).
+int vireo_vnc_repair_bgrx(rfbScreenInfoPtr screen, int x, int y, int width, int height,
+                          const uint8_t *source, size_t source_stride);
+
+/// Marks [x1,x2) x [y1,y2) modified only for clients that take the cursor as a shape (not composited).
+void vireo_vnc_mark_modified_for_cursor_clients(rfbScreenInfoPtr screen, int x1, int y1, int x2, int y2);
+
 /// Makes a cursor from `width` x `height` B,G,R,A pixels (straight alpha): a rich cursor with an alpha channel for
 /// libvncserver's compositing and a 1-bit mask for clients that only take a cursor shape. NULL pixels: no cursor.
 /// The screen owns the cursor (freed when replaced).
