@@ -57,6 +57,7 @@ final class LibVNCScreen: @unchecked Sendable {
         screen.pointee.kbdAddEvent = hooks.key
         screen.pointee.ptrAddEvent = hooks.pointer
         screen.pointee.setXCutText = hooks.cutText
+        screen.pointee.setXCutTextUTF8 = hooks.cutTextUTF8
         screen.pointee.setDesktopSizeHook = hooks.setDesktopSize
         screen.pointee.displayFinishedHook = hooks.updateSent
         if let password = configuration.password { vireo_vnc_set_password(screen, password, hooks.authGate) }
@@ -206,6 +207,7 @@ struct VNCHooks {
     var key: rfbKbdAddEventProcPtr
     var pointer: rfbPtrAddEventProcPtr
     var cutText: rfbSetXCutTextProcPtr
+    var cutTextUTF8: rfbSetXCutTextUTF8ProcPtr
     var setDesktopSize: rfbSetDesktopSizeHookPtr
     var updateSent: rfbDisplayFinishedHookPtr
     var authGate: vireo_vnc_auth_gate

@@ -66,6 +66,12 @@ final class VNCSession: Sendable {
             let bytes = UnsafeRawBufferPointer(start: text, count: Int(length))
             session.input.clipboardText(String(bytes.map { Character(Unicode.Scalar($0)) }))
         },
+        cutTextUTF8: { text, length, client in
+            // The extended clipboard (TigerVNC, noVNC): UTF-8, capped by libvncserver like ClientCutText.
+            guard let text, length > 0, let session = VNCSession.of(client) else { return }
+            let bytes = UnsafeRawBufferPointer(start: text, count: Int(length))
+            session.input.clipboardText(String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self))
+        },
         setDesktopSize: { width, height, screens, _, client in
             guard let client, let session = VNCSession.of(client) else { return rfbExtDesktopSize_ResizeProhibited }
             guard screens >= 1, (16...16384).contains(width), (16...16384).contains(height) else {
