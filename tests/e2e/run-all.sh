@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run-all.sh: the real-guest end-to-end suite: the tiny guest on vireo-gpu (QEMU screendump through the side
-# channel and Vireo's own PNG over HTTP, both pixel-exact, two phases), then the same guest on QEMU's in-process
+# channel, Vireo's own PNG over HTTP and its VNC export seen by gvnccapture, all pixel-exact, two phases), then the same guest on QEMU's in-process
 # virtio-gpu-pci as the reference. Needs a release build of vireo-gpu (make release).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,8 +11,10 @@ if [[ ! -x "$bin" ]]; then echo "FAIL: e2e: ${bin} not built (make release)"; ex
 port=$(( 20000 + RANDOM % 20000 ))
 rc=0
 "${here}/cli.sh" || rc=1
-EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port} \"\$1\" \"\$2\" && '${here}/check-vireo-cli.sh' ${port} \"\$1\" \"\$2\"" \
-    "${here}/guest-screendump.sh" --backend "${bin} --socket-path {sock} --http 127.0.0.1:${port}" || rc=1
+# The same run also exports the scanout over VNC: gvnccapture's picture must be the guest's picture too.
+vncport=$(( 40000 + RANDOM % 20000 ))
+EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port} \"\$1\" \"\$2\" && '${here}/check-vireo-cli.sh' ${port} \"\$1\" \"\$2\" && '${here}/check-vireo-vnc.sh' ${vncport} \"\$1\" \"\$2\"" \
+    "${here}/guest-screendump.sh" --backend "${bin} --socket-path {sock} --http 127.0.0.1:${port} --vnc 127.0.0.1:${vncport}" || rc=1
 "${here}/guest-screendump.sh" --inproc || rc=1
 # Behind QEMU's virtio-iommu (Linux 6.12 guest driver): every ring and framebuffer address is an IOVA that
 # vireo-gpu translates through the vhost-user IOTLB, asking QEMU for each miss.
