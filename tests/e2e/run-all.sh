@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run-all.sh: the real-guest end-to-end suite: the tiny guest on vireo-gpu (QEMU screendump through the side
-# channel, Vireo's own PNG over HTTP and its VNC export seen by gvnccapture, all pixel-exact, two phases), then the same guest on QEMU's in-process
-# virtio-gpu-pci as the reference. Needs a release build of vireo-gpu (make release).
+# channel, Vireo's own PNG over HTTP and its VNC export seen by gvnccapture, all pixel-exact, two phases), then
+# the same guest on QEMU's in-process virtio-gpu-pci as the reference. Needs a release build of vireo-gpu (make release).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "${here}/../.." && pwd)"
