@@ -150,17 +150,6 @@ final class LibVNCScreen: @unchecked Sendable {
         rfbShutdownServer(screen, VIREO_RFB_TRUE)
     }
 
-    /// Clients past the handshake (for status and tests).
-    var clientCount: Int {
-        var n = 0
-        let iterator = rfbGetClientIterator(screen)
-        while let client = rfbClientIteratorNext(iterator) {
-            if client.pointee.state == RFB_NORMAL { n += 1 }
-        }
-        rfbReleaseClientIterator(iterator)
-        return n
-    }
-
     private static func blankBuffer(width: Int, height: Int) -> UnsafeMutableRawPointer {
         let bytes = max(1, width * height * 4)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)

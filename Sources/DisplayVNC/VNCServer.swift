@@ -51,10 +51,10 @@ public final class VNCServer: Sendable {
         running.store(true, ordering: .sequentiallyConsistent)
         Thread { [self] in pump() }.start()
         for listener in listeners { Thread { [self] in acceptLoop(listener) }.start() }
-        var where_ = "\(configuration.host):\(configuration.port)"
-        if configuration.websocketPort > 0 { where_ += ", WebSocket \(configuration.host):\(configuration.websocketPort)" }
-        if configuration.tlsCertificatePath != nil { where_ += " (TLS offered)" }
-        session.logger.info("VNC for scanout \(scanout) on \(where_)\(configuration.password == nil ? "" : ", password required")")
+        var address = "\(configuration.host):\(configuration.port)"
+        if configuration.websocketPort > 0 { address += ", WebSocket \(configuration.host):\(configuration.websocketPort)" }
+        if configuration.tlsCertificatePath != nil { address += " (TLS offered)" }
+        session.logger.info("VNC for scanout \(scanout) on \(address)\(configuration.password == nil ? "" : ", password required")")
     }
 
     /// Disconnects every viewer and stops listening.

@@ -107,6 +107,9 @@ struct VireoGPU: ParsableCommand {
         if vncAddress == nil, vncPasswordFile != nil || vncWebSocket != nil || vncTLSCert != nil || vncTLSKey != nil {
             throw ValidationError("the --vnc-* options need --vnc HOST:PORT")
         }
+        let scanouts = try displayModes().count
+        if let vncAddress, vncAddress.port + scanouts - 1 > 65535 { throw ValidationError("--vnc: PORT+\(scanouts - 1) is past 65535") }
+        if let vncWebSocket, vncWebSocket + scanouts - 1 > 65535 { throw ValidationError("--vnc-websocket: PORT+\(scanouts - 1) is past 65535") }
         if (vncTLSCert == nil) != (vncTLSKey == nil) { throw ValidationError("--vnc-tls-cert and --vnc-tls-key go together") }
         for path in [vncTLSCert, vncTLSKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
             throw ValidationError("cannot read \(path)")
