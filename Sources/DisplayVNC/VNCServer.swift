@@ -88,6 +88,8 @@ public final class VNCServer: Sendable {
         while running.load(ordering: .relaxed) {
             let current = displays()
             if current !== state.source {
+                // A new guest connection: its cursor is not the old one's.
+                if state.cursor != nil { screen.setCursor(nil, width: 0, height: 0, hotX: 0, hotY: 0) }
                 let blank = state.blank
                 state = MirrorState()
                 state.source = current
