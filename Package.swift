@@ -68,9 +68,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks (not tests: they measure, never assert timing).
+        .executableTarget(name: "vnc-bench", dependencies: ["DisplayVNC", "Display", "RFBTestClient"],
+                          path: "Benchmarks/VNCBench"),
         .executableTarget(name: "png-bench", dependencies: ["DisplayPNG", "Display", "VireoTestSupport"],
                           path: "Benchmarks/PNGBench"),
 
+        // A minimal raw RFB client for the VNC tests and vnc-bench (no Vireo dependencies).
+        .target(name: "RFBTestClient"),
         // Test support: plays the hypervisor (vhost-user frontend) and the guest driver over real sockets.
         .target(name: "VireoTestSupport", dependencies: [
             "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU", "Display", "VireoServer",
@@ -87,7 +91,8 @@ let package = Package(
         .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display", "CPNG"]),
         .testTarget(name: "DisplayCompareTests", dependencies: ["DisplayCompare", "Display"]),
         .testTarget(name: "DisplayVNCTests", dependencies: [
-            "DisplayVNC", "Display", "DisplayPNG", "DisplayCompare", .product(name: "Logging", package: "swift-log"),
+            "DisplayVNC", "Display", "DisplayPNG", "DisplayCompare", "RFBTestClient",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "VireoServerTests", dependencies: [
             "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "VirtioIOMMU", "Display", "DisplayPNG",

@@ -115,13 +115,13 @@ final class VNCSession: Sendable {
 /// libvncserver's own log lines (process-wide), at debug level unless they explain a dropped client or a failure.
 enum LibVNCLog {
     static let logger = Logger(label: "vireo.vnc.libvncserver")
-    /// Also gets every line (tests read why a client was dropped here).
-    static let observer = Mutex<(@Sendable (String) -> Void)?>(nil)
+    /// Also get every line (tests read why a client was dropped here), by registration id.
+    static let observers = Mutex<[Int: @Sendable (String) -> Void]>([:])
     private static let setUp: Void = {
         vireo_vnc_set_log_handler { isError, line in
             guard let line else { return }
             let text = String(cString: line)
-            observer.withLock { $0 }?(text)
+            for observe in observers.withLock({ Array($0.values) }) { observe(text) }
             let lower = text.lowercased()
             let explainsTrouble = ["clos", "error", "too ", "invalid", "unknown", "fail", "refus", "timeout",
                                    "timed out", "bad"].contains { lower.contains($0) }

@@ -5,6 +5,7 @@ import DisplayCompare
 import DisplayPNG
 @testable import DisplayVNC
 import Foundation
+import RFBTestClient
 import Testing
 #if canImport(Glibc)
 import Glibc

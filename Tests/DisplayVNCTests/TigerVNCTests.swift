@@ -3,6 +3,7 @@
 import Display
 @testable import DisplayVNC
 import Foundation
+import RFBTestClient
 import Testing
 #if canImport(Glibc)
 import Glibc

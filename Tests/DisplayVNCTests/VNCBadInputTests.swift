@@ -4,17 +4,19 @@
 import Display
 @testable import DisplayVNC
 import Foundation
+import RFBTestClient
 import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// libvncserver's own lines while a test runs.
+/// libvncserver's own lines while a test runs (suites run in parallel: each test has its own registration).
 final class LibraryLines: Sendable {
     let lines = Mutex<[String]>([])
-    init() { LibVNCLog.observer.withLock { $0 = { [self] line in lines.withLock { $0.append(line) } } } }
-    func stop() { LibVNCLog.observer.withLock { $0 = nil } }
+    private let id = Int.random(in: 0...Int.max)
+    init() { LibVNCLog.observers.withLock { $0[id] = { [self] line in lines.withLock { $0.append(line) } } } }
+    func stop() { LibVNCLog.observers.withLock { $0[id] = nil } }
     func contains(_ text: String) -> Bool { lines.withLock { $0.contains { $0.contains(text) } } }
 }
 

@@ -4,6 +4,7 @@ import Display
 import DisplayPNG
 @testable import DisplayVNC
 import Foundation
+import RFBTestClient
 import Logging
 import Synchronization
 import Testing

@@ -1,21 +1,26 @@
-// RawRFBClient: a minimal RFB 3.8 client over a plain socket, for messages real clients never send and for
-// reading exactly what the server answers. Pixels stay in the server's format (R, G, B, X bytes).
-import DisplayVNC
+// RawRFBClient: a minimal RFB 3.8 client over a plain socket, for messages real clients never send, for reading
+// exactly what the server answers, and for measuring (bytes read). Pixels stay in the server's format (R, G, B, X
+// bytes). Used by the VNC tests and vnc-bench; no dependency on Vireo's modules.
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-struct RFBError: Error, CustomStringConvertible { var description: String }
+public struct RFBError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
 
-final class RawRFBClient: @unchecked Sendable {
+public final class RawRFBClient: @unchecked Sendable {
     // Sendable: a test hands a client to one reader thread and does not touch it meanwhile.
-    let fd: Int32
-    private(set) var width = 0
-    private(set) var height = 0
+    public let fd: Int32
+    public private(set) var width = 0
+    public private(set) var height = 0
+    /// Every byte received so far (handshake included).
+    public private(set) var bytesRead = 0
 
     /// Connects to 127.0.0.1:port; reads time out after `timeout` seconds.
-    init(port: Int, timeout: TimeInterval = 10) throws {
+    public init(port: Int, timeout: TimeInterval = 10) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw RFBError(description: "socket") }
         var addr = sockaddr_in()
@@ -31,18 +36,18 @@ final class RawRFBClient: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    func setTimeout(_ seconds: TimeInterval) {
+    public func setTimeout(_ seconds: TimeInterval) {
         var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// A small receive buffer, so a client that stops reading stalls the server's sends soon.
-    func shrinkReceiveBuffer() {
+    public func shrinkReceiveBuffer() {
         var size: Int32 = 4096
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
@@ -51,7 +56,7 @@ final class RawRFBClient: @unchecked Sendable {
         }
     }
 
-    func read(_ count: Int) throws -> [UInt8] {
+    public func read(_ count: Int) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         var got = 0
         while got < count {
@@ -60,6 +65,7 @@ final class RawRFBClient: @unchecked Sendable {
             if n < 0 { throw RFBError(description: "recv: \(String(cString: strerror(errno)))") }
             got += n
         }
+        bytesRead += count
         return out
     }
 
@@ -69,7 +75,7 @@ final class RawRFBClient: @unchecked Sendable {
     }
 
     /// True when the server closes the connection within `timeout` (what it sends meanwhile is discarded).
-    func closedByServer(within timeout: TimeInterval) -> Bool {
+    public func closedByServer(within timeout: TimeInterval) -> Bool {
         let deadline = Date() + timeout
         setTimeout(0.2)
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -81,21 +87,21 @@ final class RawRFBClient: @unchecked Sendable {
         return false
     }
 
-    /// Version, security (None, or VNC authentication with `password`), ClientInit, ServerInit.
+    /// Version, security (None, or VNC authentication through `respond`), ClientInit, ServerInit.
     /// Returns false when the server refused the password.
+    /// `respond` turns the server's 16-byte challenge into the response (VNC authentication).
     @discardableResult
-    func handshake(password: String? = nil, authResponse: [UInt8]? = nil) throws -> Bool {
+    public func handshake(respond: (([UInt8]) throws -> [UInt8])? = nil) throws -> Bool {
         let version = try read(12)
         guard version.starts(with: Array("RFB ".utf8)) else { throw RFBError(description: "no RFB greeting") }
         try send(Array("RFB 003.008\n".utf8))
         let count = Int(try read(1)[0])
         guard count > 0 else { throw RFBError(description: "no security types") }
         let types = try read(count)
-        if password != nil || authResponse != nil {
+        if let respond {
             guard types.contains(2) else { throw RFBError(description: "no VNC authentication offered: \(types)") }
             try send([2])
-            let challenge = try read(16)
-            try send(try authResponse ?? vncAuthResponse(challenge: challenge, password: password!))
+            try send(try respond(try read(16)))
         } else {
             guard types.contains(1) else { throw RFBError(description: "no None security: \(types)") }
             try send([1])
@@ -110,21 +116,25 @@ final class RawRFBClient: @unchecked Sendable {
         return true
     }
 
-    func setEncodings(_ encodings: [Int32]) throws {
+    public func setEncodings(_ encodings: [Int32]) throws {
         var m: [UInt8] = [2, 0, UInt8(encodings.count >> 8), UInt8(encodings.count & 0xff)]
         for e in encodings { m += withUnsafeBytes(of: UInt32(bitPattern: e).bigEndian, Array.init) }
         try send(m)
     }
 
-    func requestUpdate(incremental: Bool) throws {
+    public func requestUpdate(incremental: Bool) throws {
         try send([3, incremental ? 1 : 0, 0, 0, 0, 0, UInt8(width >> 8), UInt8(width & 0xff), UInt8(height >> 8),
                   UInt8(height & 0xff)])
     }
 
-    struct UpdateRect { var x, y, width, height: Int; var encoding: Int32; var payload: [UInt8] }
+    public struct UpdateRect: Sendable {
+        public var x, y, width, height: Int
+        public var encoding: Int32
+        public var payload: [UInt8]
+    }
 
     /// Reads one FramebufferUpdate (Raw, and the pseudo-rects this suite asks for), skipping other messages.
-    func readUpdate() throws -> [UpdateRect] {
+    public func readUpdate() throws -> [UpdateRect] {
         while true {
             let type = try read(1)[0]
             switch type {
@@ -139,6 +149,7 @@ final class RawRFBClient: @unchecked Sendable {
                     var payload: [UInt8] = []
                     switch encoding {
                     case 0: payload = try read(w * h * 4)
+                    case 16: _ = try read(Int(u32(try read(4), 0)))                 // ZRLE: skipped, counted
                     case -239: payload = try read(w * h * 4 + (w + 7) / 8 * h)   // rich cursor: pixels + mask
                     case -223: width = w; height = h                              // DesktopSize
                     case -308:                                                    // ExtendedDesktopSize
@@ -159,7 +170,7 @@ final class RawRFBClient: @unchecked Sendable {
     }
 
     /// Paints the Raw rectangles of an update into `picture` (R,G,B,X, width x height).
-    func apply(_ rects: [UpdateRect], to picture: inout [UInt8]) {
+    public func apply(_ rects: [UpdateRect], to picture: inout [UInt8]) {
         for rect in rects where rect.encoding == 0 {
             for row in 0..<rect.height {
                 let to = ((rect.y + row) * width + rect.x) * 4
@@ -170,7 +181,7 @@ final class RawRFBClient: @unchecked Sendable {
     }
 
     /// Requests and reads updates until the picture (R,G,B,X bytes, width x height) is complete once.
-    func readPicture() throws -> [UInt8] {
+    public func readPicture() throws -> [UInt8] {
         var picture = [UInt8](repeating: 0, count: width * height * 4)
         try requestUpdate(incremental: false)
         for rect in try readUpdate() where rect.encoding == 0 {
@@ -184,24 +195,3 @@ final class RawRFBClient: @unchecked Sendable {
     }
 }
 
-/// The VNC authentication response: DES-ECB of the challenge with the password (8 bytes, zero-padded, each byte's
-/// bits reversed) as the key. openssl's legacy provider does the DES.
-func vncAuthResponse(challenge: [UInt8], password: String) throws -> [UInt8] {
-    var key = Array(password.utf8.prefix(8))
-    key += [UInt8](repeating: 0, count: 8 - key.count)
-    let reversed = key.map { b -> UInt8 in
-        var r: UInt8 = 0
-        for bit in 0..<8 where b & (1 << bit) != 0 { r |= 0x80 >> bit }
-        return r
-    }
-    let hex = reversed.map { String(format: "%02x", $0) }.joined()
-    let dir = NSTemporaryDirectory() + "vnc-des-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    defer { unlink(dir + ".in"); unlink(dir + ".out") }
-    try Data(challenge).write(to: URL(fileURLWithPath: dir + ".in"))
-    let result = runTool("/usr/bin/openssl", ["enc", "-des-ecb", "-K", hex, "-nopad", "-in", dir + ".in", "-out",
-                                              dir + ".out", "-provider", "legacy", "-provider", "default"])
-    guard result.status == 0, let out = try? Data(contentsOf: URL(fileURLWithPath: dir + ".out")), out.count == 16 else {
-        throw RFBError(description: "openssl DES failed: \(result.output)")
-    }
-    return [UInt8](out)
-}
