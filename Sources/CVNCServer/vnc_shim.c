@@ -4,6 +4,9 @@
 #include <rfb/rfbregion.h>
 
 #include <stdarg.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +291,35 @@ void vireo_vnc_register_qemu_key_extension(vireo_vnc_scancode_handler handler) {
 const char *vireo_vnc_client_host(rfbClientPtr client) { return client->host ? client->host : "?"; }
 
 void *vireo_vnc_client_context(rfbClientPtr client) { return client->screen->screenData; }
+
+static long monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+void vireo_vnc_note_client_start(rfbClientPtr client) {
+    // Stored as a number, not a pointer to memory: nothing to free when the client goes.
+    client->clientData = (void *)(intptr_t)monotonic_ms();
+}
+
+int vireo_vnc_drop_stalled_handshakes(rfbScreenInfoPtr screen, long max_ms) {
+    int dropped = 0;
+    long now = monotonic_ms();
+    rfbClientIteratorPtr iterator = rfbGetClientIterator(screen);
+    rfbClientPtr client;
+    while ((client = rfbClientIteratorNext(iterator))) {
+        long started = (long)(intptr_t)client->clientData;
+        if (client->state == RFB_NORMAL || started == 0 || now - started < max_ms || client->sock < 0) continue;
+        // Only shut the socket down: the client's own thread sees the end and closes it in order.
+        rfbLog("Client %s did not finish the handshake in %ld ms; closing it\n", client->host, max_ms);
+        shutdown(client->sock, SHUT_RDWR);
+        client->clientData = NULL;
+        dropped++;
+    }
+    rfbReleaseClientIterator(iterator);
+    return dropped;
+}
 
 int vireo_vnc_adopt_client(rfbScreenInfoPtr screen, int socket) {
     rfbClientPtr client = rfbNewClient(screen, socket);

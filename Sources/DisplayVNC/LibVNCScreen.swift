@@ -141,6 +141,11 @@ final class LibVNCScreen: @unchecked Sendable {
         }
     }
 
+    /// Drops clients that connected more than `milliseconds` ago and are still in the handshake.
+    func dropStalledHandshakes(after milliseconds: Int) -> Int {
+        Int(vireo_vnc_drop_stalled_handshakes(screen, milliseconds))
+    }
+
     func moveCursor(x: Int, y: Int) { vireo_vnc_move_cursor(screen, Int32(x), Int32(y)) }
 
     /// Closes the listeners and disconnects every client. The screen itself is kept (hooks may still be running).

@@ -85,7 +85,13 @@ public final class VNCServer: Sendable {
 
     private func pump() {
         var state = MirrorState()
+        var handshakeCheck = Date()
         while running.load(ordering: .relaxed) {
+            // Silent connections would hold viewer slots forever (libvncserver waits for them without a limit).
+            if Date() >= handshakeCheck {
+                _ = screen.dropStalledHandshakes(after: Int(configuration.clientTimeoutMilliseconds))
+                handshakeCheck = Date() + 0.5
+            }
             let current = displays()
             if current !== state.source {
                 // A new guest connection: its cursor is not the old one's.

@@ -43,6 +43,7 @@ final class VNCSession: Sendable {
         newClient: { client in
             guard let client, let session = VNCSession.of(client) else { return RFB_CLIENT_REFUSE }
             session.connected.add(1, ordering: .relaxed)
+            vireo_vnc_note_client_start(client)
             session.logger.info("VNC client \(host(client)) connected to scanout \(session.scanout)")
             client.pointee.clientGoneHook = { client in
                 guard let client, let session = VNCSession.of(client) else { return }

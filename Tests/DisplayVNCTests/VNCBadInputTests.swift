@@ -87,15 +87,12 @@ struct VNCBadInputTests {
         let parallel = finished.withLock { $0.sorted() }
         #expect(parallel.count == 3 && parallel[2] >= 3.0, "\(parallel)")   // at least 1.6 + 1.6 apart
         // The right password works (after the current delay), and clears the record.
+        // (That the success clears the delay is PasswordThrottleTests' business: a timing bound here would be flaky.)
         let viewer = try RawRFBClient(port: fixture.ports[0], timeout: 30)
         #expect(try viewer.handshake(password: "s3cret!"))
-        let quick = Date()
-        let again = try RawRFBClient(port: fixture.ports[0])
-        #expect(try again.handshake(password: "s3cret!"))
-        #expect(Date().timeIntervalSince(quick) < 1.5)
     }
 
-    @Test("Hundreds of connections: the excess is closed, viewers already connected keep their picture, all recover")
+    @Test("Hundreds of silent connections: the excess is closed at once, the rest at the handshake deadline; viewers keep their picture")
     func connectionFlood() throws {
         let fixture = try VNCFixture { $0.clientTimeoutMilliseconds = 3000; $0.maxClients = 32 }
         var pixels = testPattern(width: 64, height: 48)
@@ -112,12 +109,19 @@ struct VNCBadInputTests {
         fixture.flush(pixels, Rect(x: 0, y: 0, width: 64, height: 48))
         #expect(try witness.readPicture() == rgbx(fromBGRX: pixels), "the witness during the flood")
         // Silent connections are closed: the excess at once, the rest at the client timeout.
-        let closed = flood.filter { $0.closedByServer(within: 0.05) }.count
-        #expect(closed >= 200, "\(closed) of \(flood.count) closed quickly")
-        flood.removeAll()
+        var open = flood
+        let closing = Date() + 15
+        while open.count > flood.count - 200 && Date() < closing {
+            open = open.filter { !$0.closedByServer(within: 0.01) }
+        }
+        #expect(flood.count - open.count >= 200, "\(flood.count - open.count) of \(flood.count) closed")
+        // The admitted ones stay silent, sockets open: they are dropped at the handshake deadline (3 s here).
         let deadline = Date() + 20
         while fixture.servers[0].clientsConnected > 1 && Date() < deadline { usleep(50_000) }
         #expect(fixture.servers[0].clientsConnected == 1)
+        #expect(open.allSatisfy { $0.closedByServer(within: 0.5) })
+        flood.removeAll()
+        open.removeAll()
         let late = try RawRFBClient(port: fixture.ports[0])
         try late.handshake()
         try late.setEncodings([0])

@@ -59,6 +59,13 @@ const char *vireo_vnc_client_host(rfbClientPtr client);
 /// The screen a client belongs to, and the exporter's context pointer stored on it.
 void *vireo_vnc_client_context(rfbClientPtr client);
 
+/// Records when a client connected (in its clientData), for vireo_vnc_drop_stalled_handshakes.
+void vireo_vnc_note_client_start(rfbClientPtr client);
+
+/// Shuts down the sockets of clients still in the handshake (version, security, ClientInit) after `max_ms`:
+/// in threaded mode libvncserver waits for a silent client forever. Returns how many were dropped.
+int vireo_vnc_drop_stalled_handshakes(rfbScreenInfoPtr screen, long max_ms);
+
 /// Starts libvncserver's threads for a client accepted on a socket the exporter owns (the WebSocket port):
 /// rfbNewClient does the WebSocket/TLS handshake. Returns 0 when the client was refused.
 int vireo_vnc_adopt_client(rfbScreenInfoPtr screen, int socket);
