@@ -3,6 +3,9 @@
 
 #include <rfb/rfbregion.h>
 
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -10,6 +13,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+// ---- the client list guard ----
+// libvncserver 0.9.14's client iterator reads the next client and takes its reference without the list lock,
+// and a leaving client's thread frees it once its reference count is 0: an iteration racing a client that leaves
+// can touch freed memory (seen here as heap corruption with hundreds of clients coming and going). Every call of
+// ours that iterates clients holds this lock shared; a leaving client's gone-hook (vireo_vnc_client_gone_barrier,
+// called right before libvncserver frees the client, after it left the list) takes it exclusively, so no
+// iteration that could still reach the client is running when it is freed.
+static pthread_rwlock_t client_list_guard = PTHREAD_RWLOCK_INITIALIZER;
+#define ITERATING_CLIENTS_BEGIN pthread_rwlock_rdlock(&client_list_guard)
+#define ITERATING_CLIENTS_END pthread_rwlock_unlock(&client_list_guard)
+
+void vireo_vnc_client_gone_barrier(void) {
+    pthread_rwlock_wrlock(&client_list_guard);
+    pthread_rwlock_unlock(&client_list_guard);
+}
+
+void vireo_vnc_mark_modified(rfbScreenInfoPtr screen, int x1, int y1, int x2, int y2) {
+    ITERATING_CLIENTS_BEGIN;
+    rfbMarkRectAsModified(screen, x1, y1, x2, y2);
+    ITERATING_CLIENTS_END;
+}
+
+void vireo_vnc_new_framebuffer(rfbScreenInfoPtr screen, char *framebuffer, int width, int height) {
+    ITERATING_CLIENTS_BEGIN;
+    rfbNewFramebuffer(screen, framebuffer, width, height, 8, 3, 4);
+    ITERATING_CLIENTS_END;
+}
 
 // ---- logging ----------------------------------------------------------------------------------------------------
 
@@ -101,6 +132,7 @@ void vireo_vnc_mark_modified_for_cursor_clients(rfbScreenInfoPtr screen, int x1,
     if (x2 > screen->width) x2 = screen->width;
     if (y2 > screen->height) y2 = screen->height;
     if (x1 >= x2 || y1 >= y2) return;
+    ITERATING_CLIENTS_BEGIN;
     rfbClientIteratorPtr iterator = rfbGetClientIterator(screen);
     rfbClientPtr client;
     while ((client = rfbClientIteratorNext(iterator))) {
@@ -113,13 +145,59 @@ void vireo_vnc_mark_modified_for_cursor_clients(rfbScreenInfoPtr screen, int x1,
         sraRgnDestroy(region);
     }
     rfbReleaseClientIterator(iterator);
+    ITERATING_CLIENTS_END;
 }
 
 // ---- cursor -----------------------------------------------------------------------------------------------------
 
+// Client threads read the screen's cursor while they send its shape without any lock, so a replaced cursor is
+// freed a minute later, or after 64 newer ones (a send that takes that long has been dropped long before).
+enum { RETIRED_CURSORS = 64, CURSOR_GRACE_SECONDS = 60 };
+static struct { rfbCursorPtr cursor; time_t retired; } retired_cursors[RETIRED_CURSORS];
+
+static void free_cursor(rfbCursorPtr cursor) {
+    free(cursor->source);
+    free(cursor->mask);
+    free(cursor->richSource);
+    free(cursor->alphaSource);
+    free(cursor);
+}
+
+/// Called by the one thread that sets cursors (the exporter's pump).
+static void retire_cursor(rfbCursorPtr cursor) {
+    if (!cursor) return;
+    time_t now = time(NULL);
+    int slot = -1;
+    for (int i = 0; i < RETIRED_CURSORS; i++) {
+        if (retired_cursors[i].cursor && now - retired_cursors[i].retired >= CURSOR_GRACE_SECONDS) {
+            free_cursor(retired_cursors[i].cursor);
+            retired_cursors[i].cursor = NULL;
+        }
+        if (!retired_cursors[i].cursor && slot < 0) slot = i;
+    }
+    if (slot < 0) {
+        // An animated cursor changes many times a minute: free the oldest (64 changes ago) to stay bounded.
+        slot = 0;
+        for (int i = 1; i < RETIRED_CURSORS; i++) {
+            if (retired_cursors[i].retired < retired_cursors[slot].retired) slot = i;
+        }
+        free_cursor(retired_cursors[slot].cursor);
+    }
+    retired_cursors[slot].cursor = cursor;
+    retired_cursors[slot].retired = now;
+}
+
+static void replace_cursor(rfbScreenInfoPtr screen, rfbCursorPtr cursor) {
+    rfbCursorPtr old = screen->cursor;
+    ITERATING_CLIENTS_BEGIN;
+    rfbSetCursor(screen, cursor);
+    ITERATING_CLIENTS_END;
+    retire_cursor(old);
+}
+
 void vireo_vnc_set_cursor(rfbScreenInfoPtr screen, const uint8_t *bgra, int width, int height, int hot_x, int hot_y) {
     if (!bgra || width <= 0 || height <= 0) {
-        rfbSetCursor(screen, NULL);
+        replace_cursor(screen, NULL);
         return;
     }
     size_t pixels = (size_t)width * (size_t)height;
@@ -155,14 +233,18 @@ void vireo_vnc_set_cursor(rfbScreenInfoPtr screen, const uint8_t *bgra, int widt
     // source (the 1-bit picture for X-style cursors) is derived by libvncserver from the rich source.
     cursor->foreRed = cursor->foreGreen = cursor->foreBlue = 0;
     cursor->backRed = cursor->backGreen = cursor->backBlue = 0xffff;
-    cursor->cleanup = TRUE;
-    cursor->cleanupSource = TRUE;
-    cursor->cleanupMask = TRUE;
-    cursor->cleanupRichSource = TRUE;
-    rfbSetCursor(screen, cursor);
+    // Freed by retire_cursor, never by libvncserver (see above); the X-style bitmap is made now, not lazily by
+    // client threads (two of them could make it at once).
+    rfbMakeXCursorFromRichCursor(screen, cursor);
+    cursor->cleanup = FALSE;
+    cursor->cleanupSource = FALSE;
+    cursor->cleanupMask = FALSE;
+    cursor->cleanupRichSource = FALSE;
+    replace_cursor(screen, cursor);
 }
 
 void vireo_vnc_move_cursor(rfbScreenInfoPtr screen, int x, int y) {
+    ITERATING_CLIENTS_BEGIN;
     LOCK(screen->cursorMutex);
     int old_x = screen->cursorX, old_y = screen->cursorY;
     screen->cursorX = x;
@@ -189,16 +271,22 @@ void vireo_vnc_move_cursor(rfbScreenInfoPtr screen, int x, int y) {
         rfbMarkRectAsModified(screen, old_x - hot_x, old_y - hot_y, old_x - hot_x + width, old_y - hot_y + height);
         rfbMarkRectAsModified(screen, x - hot_x, y - hot_y, x - hot_x + width, y - hot_y + height);
     }
+    ITERATING_CLIENTS_END;
 }
 
 // ---- password ---------------------------------------------------------------------------------------------------
 
 static vireo_vnc_auth_gate auth_gate;
+/// libvncserver's DES (d3des) keeps its key schedule in a static array: two clients' checks at once would mix
+/// keys, and each client has its own thread. One check at a time (a check takes microseconds).
+static pthread_mutex_t password_check_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static rfbBool check_password(rfbClientPtr client, const char *response, int length) {
     vireo_vnc_auth_gate gate = auth_gate;
     if (gate && !gate(client, VIREO_VNC_AUTH_BEFORE, 0)) return FALSE;
+    pthread_mutex_lock(&password_check_lock);
     rfbBool accepted = rfbCheckPasswordByList(client, response, length);
+    pthread_mutex_unlock(&password_check_lock);
     if (gate) gate(client, VIREO_VNC_AUTH_AFTER, accepted ? 1 : 0);
     return accepted;
 }
@@ -306,6 +394,7 @@ void vireo_vnc_note_client_start(rfbClientPtr client) {
 int vireo_vnc_drop_stalled_handshakes(rfbScreenInfoPtr screen, long max_ms) {
     int dropped = 0;
     long now = monotonic_ms();
+    ITERATING_CLIENTS_BEGIN;
     rfbClientIteratorPtr iterator = rfbGetClientIterator(screen);
     rfbClientPtr client;
     while ((client = rfbClientIteratorNext(iterator))) {
@@ -318,12 +407,44 @@ int vireo_vnc_drop_stalled_handshakes(rfbScreenInfoPtr screen, long max_ms) {
         dropped++;
     }
     rfbReleaseClientIterator(iterator);
+    ITERATING_CLIENTS_END;
     return dropped;
 }
 
+void vireo_vnc_block_async_signals(void) {
+    sigset_t set;
+    sigfillset(&set);
+    // Faults stay deliverable; everything else (SIGCHLD, SIGTERM, ...) is for the threads that wait for it.
+    sigdelset(&set, SIGSEGV);
+    sigdelset(&set, SIGBUS);
+    sigdelset(&set, SIGFPE);
+    sigdelset(&set, SIGILL);
+    sigdelset(&set, SIGABRT);
+    sigdelset(&set, SIGTRAP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+void vireo_vnc_disconnect_all(rfbScreenInfoPtr screen) {
+    ITERATING_CLIENTS_BEGIN;
+    rfbClientIteratorPtr iterator = rfbGetClientIterator(screen);
+    rfbClientPtr client;
+    while ((client = rfbClientIteratorNext(iterator))) {
+        if (client->sock >= 0) shutdown(client->sock, SHUT_RDWR);
+    }
+    rfbReleaseClientIterator(iterator);
+    ITERATING_CLIENTS_END;
+}
+
 int vireo_vnc_adopt_client(rfbScreenInfoPtr screen, int socket) {
+    // rfbNewClient puts the client in the list, then waits up to 100 ms for a WebSocket or TLS client to speak
+    // first; when that fails it frees the client without any gone-hook. So it runs with the guard held
+    // exclusively: no iteration of ours can reach the client meanwhile. Waiting for the client's first bytes here,
+    // outside the guard, makes that short for WebSocket and TLS clients (plain RFB clients wait for the server).
+    struct pollfd first_bytes = { .fd = socket, .events = POLLIN };
+    (void)poll(&first_bytes, 1, 100);
+    pthread_rwlock_wrlock(&client_list_guard);
     rfbClientPtr client = rfbNewClient(screen, socket);
-    if (!client) return 0;
-    if (!client->onHold) rfbStartOnHoldClient(client);
-    return 1;
+    if (client && !client->onHold) rfbStartOnHoldClient(client);
+    pthread_rwlock_unlock(&client_list_guard);
+    return client ? 1 : 0;
 }

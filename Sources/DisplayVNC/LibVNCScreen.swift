@@ -67,9 +67,20 @@ final class LibVNCScreen: @unchecked Sendable {
     func start(host: String, ports: [Int]) throws -> [Int32] {
         for port in ports { listeners.append(try Self.listen(host: host, port: port)) }
         vireo_vnc_init_server(screen)
-        rfbRunEventLoop(screen, -1, VIREO_RFB_TRUE)
+        // libvncserver's listener thread inherits the mask of the thread that starts it: not the caller's.
+        let started = DispatchSemaphore(value: 0)
+        Thread { [self] in
+            Self.blockSignalsInThisThread()
+            rfbRunEventLoop(screen, -1, VIREO_RFB_TRUE)
+            started.signal()
+        }.start()
+        started.wait()
         return listeners
     }
+
+    /// Asynchronous signals blocked in the calling thread and the threads it starts (see CVNCServer.h). For the
+    /// exporter's threads, which start libvncserver's client threads.
+    static func blockSignalsInThisThread() { vireo_vnc_block_async_signals() }
 
     /// Hands an accepted connection to libvncserver: it sniffs for a WebSocket or TLS handshake (waiting up to
     /// 100 ms for the client to speak first), greets the client and starts the client's threads. Blocks meanwhile.
@@ -81,7 +92,7 @@ final class LibVNCScreen: @unchecked Sendable {
         let old = framebuffer
         framebuffer = Self.blankBuffer(width: width, height: height)
         // rfbNewFramebuffer takes every client's send lock, so no client reads the old buffer afterwards.
-        rfbNewFramebuffer(screen, framebuffer.assumingMemoryBound(to: CChar.self), Int32(width), Int32(height), 8, 3, 4)
+        vireo_vnc_new_framebuffer(screen, framebuffer.assumingMemoryBound(to: CChar.self), Int32(width), Int32(height))
         self.width = width
         self.height = height
         old.deallocate()
@@ -126,7 +137,7 @@ final class LibVNCScreen: @unchecked Sendable {
     /// Clients send these pixels on their next update request (libvncserver keeps one region per client, so a
     /// slow client gets the newest pixels of everything modified since its last update, never a backlog).
     func markModified(_ rect: Rect) {
-        rfbMarkRectAsModified(screen, Int32(rect.x), Int32(rect.y), Int32(rect.x + rect.width),
+        vireo_vnc_mark_modified(screen, Int32(rect.x), Int32(rect.y), Int32(rect.x + rect.width),
                               Int32(rect.y + rect.height))
     }
 
@@ -148,11 +159,12 @@ final class LibVNCScreen: @unchecked Sendable {
 
     func moveCursor(x: Int, y: Int) { vireo_vnc_move_cursor(screen, Int32(x), Int32(y)) }
 
-    /// Closes the listeners and disconnects every client. The screen itself is kept (hooks may still be running).
+    /// Closes the listeners and disconnects every client. The screen itself is kept (hooks may still be running,
+    /// and libvncserver's idle listener thread stays): servers live as long as the process, tests stop theirs.
     func shutdown() {
         for fd in listeners { Glibc.shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
         listeners = []
-        rfbShutdownServer(screen, VIREO_RFB_TRUE)
+        vireo_vnc_disconnect_all(screen)
     }
 
     private static func blankBuffer(width: Int, height: Int) -> UnsafeMutableRawPointer {

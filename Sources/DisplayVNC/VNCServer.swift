@@ -19,6 +19,8 @@ public final class VNCServer: Sendable {
     private let running = Atomic<Bool>(false)
     private let handshakesInFlight = Atomic<Int>(0)
     private let mirroredFrames = Atomic<UInt64>(0)
+    /// Below FD_SETSIZE, with room for the two pipes libvncserver makes per client.
+    private static let selectableDescriptors: Int32 = 1000
 
     /// `displays` returns the DisplaySet to show now (nil: no guest: a blank screen); it is asked again about every
     /// 100 ms, so the server follows reconnecting guests. `input` receives the viewers' keyboard, pointer and
@@ -49,8 +51,8 @@ public final class VNCServer: Sendable {
         let ports = [configuration.port] + (configuration.websocketPort > 0 ? [configuration.websocketPort] : [])
         let listeners = try screen.start(host: configuration.host, ports: ports)
         running.store(true, ordering: .sequentiallyConsistent)
-        Thread { [self] in pump() }.start()
-        for listener in listeners { Thread { [self] in acceptLoop(listener) }.start() }
+        Thread { [self] in LibVNCScreen.blockSignalsInThisThread(); pump() }.start()
+        for listener in listeners { Thread { [self] in LibVNCScreen.blockSignalsInThisThread(); acceptLoop(listener) }.start() }
         var address = "\(configuration.host):\(configuration.port)"
         if configuration.websocketPort > 0 { address += ", WebSocket \(configuration.host):\(configuration.websocketPort)" }
         if configuration.tlsCertificatePath != nil { address += " (TLS offered)" }
@@ -205,12 +207,24 @@ public final class VNCServer: Sendable {
     /// in it delays nobody else. Past `maxClients` viewers, or as many handshakes at once, connections are closed.
     private func acceptLoop(_ listener: Int32) {
         while running.load(ordering: .relaxed) {
-            let fd = accept(listener, nil, nil)
+            var fd = accept(listener, nil, nil)
             guard fd >= 0 else {
                 if errno == EINTR { continue }
                 if !running.load(ordering: .relaxed) { return }
                 Thread.sleep(forTimeInterval: 0.05)
                 continue
+            }
+            // libvncserver waits on its sockets and pipes with select(), which cannot take descriptors past
+            // FD_SETSIZE (1024): move the socket below it, and refuse the client when that is not possible.
+            if fd >= Self.selectableDescriptors {
+                let lower = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+                close(fd)
+                guard lower >= 0, lower < Self.selectableDescriptors else {
+                    if lower >= 0 { close(lower) }
+                    session.logger.warning("VNC scanout \(scanout): too many open descriptors for libvncserver; connection closed")
+                    continue
+                }
+                fd = lower
             }
             let limit = configuration.maxClients
             var admitted = session.clientsConnected < limit
@@ -223,8 +237,9 @@ public final class VNCServer: Sendable {
                 close(fd)
                 continue
             }
+            let client = fd
             Thread { [self] in
-                if !screen.adopt(socket: fd) {
+                if !screen.adopt(socket: client) {
                     session.logger.notice("VNC client refused during the handshake (WebSocket or TLS)")
                 }
                 handshakesInFlight.subtract(1, ordering: .relaxed)

@@ -46,6 +46,7 @@ final class VNCSession: Sendable {
             vireo_vnc_note_client_start(client)
             session.logger.info("VNC client \(host(client)) connected to scanout \(session.scanout)")
             client.pointee.clientGoneHook = { client in
+                vireo_vnc_client_gone_barrier()   // libvncserver frees the client right after this hook
                 guard let client, let session = VNCSession.of(client) else { return }
                 session.connected.subtract(1, ordering: .relaxed)
                 session.logger.info("VNC client \(host(client)) left scanout \(session.scanout)")

@@ -61,6 +61,7 @@ public final class RawRFBClient: @unchecked Sendable {
         var got = 0
         while got < count {
             let n = out.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
+            if n < 0 && errno == EINTR { continue }
             if n == 0 { throw RFBError(description: "closed by the server after \(got) of \(count) bytes") }
             if n < 0 { throw RFBError(description: "recv: \(String(cString: strerror(errno)))") }
             got += n

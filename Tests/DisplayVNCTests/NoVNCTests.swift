@@ -33,7 +33,7 @@ struct NoVNCTests {
         // each a fresh browser that waits longer before its screenshot.
         var found: TemplateMatch?
         var last = ""
-        for budget in [3000, 6000, 12000] where found == nil {
+        for budget in [3000, 6000, 10000, 10000, 15000] where found == nil {
             let shot = dir + "/page.png"
             unlink(shot)
             let r = runTool(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",

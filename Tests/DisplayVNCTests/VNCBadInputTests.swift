@@ -103,18 +103,19 @@ struct VNCBadInputTests {
         #expect(try witness.readPicture() == rgbx(fromBGRX: pixels))
 
         var flood: [RawRFBClient] = []
-        for _ in 0..<300 { if let c = try? RawRFBClient(port: fixture.ports[0]) { flood.append(c) } }
-        #expect(flood.count >= 250, "\(flood.count) connections made")
+        // 200: the test process shares its descriptors with the suites running beside it.
+        for _ in 0..<200 { if let c = try? RawRFBClient(port: fixture.ports[0]) { flood.append(c) } }
+        #expect(flood.count >= 190, "\(flood.count) connections made")
         for i in stride(from: 0, to: pixels.count, by: 4) { pixels[i + 1] = 0x99 }
         fixture.flush(pixels, Rect(x: 0, y: 0, width: 64, height: 48))
         #expect(try witness.readPicture() == rgbx(fromBGRX: pixels), "the witness during the flood")
         // Silent connections are closed: the excess at once, the rest at the client timeout.
         var open = flood
         let closing = Date() + 15
-        while open.count > flood.count - 200 && Date() < closing {
+        while open.count > flood.count - 150 && Date() < closing {
             open = open.filter { !$0.closedByServer(within: 0.01) }
         }
-        #expect(flood.count - open.count >= 200, "\(flood.count - open.count) of \(flood.count) closed")
+        #expect(flood.count - open.count >= 150, "\(flood.count - open.count) of \(flood.count) closed")
         // The admitted ones stay silent, sockets open: they are dropped at the handshake deadline (3 s here).
         let deadline = Date() + 20
         while fixture.servers[0].clientsConnected > 1 && Date() < deadline { usleep(50_000) }

@@ -13,6 +13,13 @@ static const rfbBool VIREO_RFB_FALSE = FALSE;
 typedef void (*vireo_vnc_log_handler)(int is_error, const char *line);
 void vireo_vnc_set_log_handler(vireo_vnc_log_handler handler);
 
+/// libvncserver calls that iterate clients, under the client list guard (see vnc_shim.c): use these, not the
+/// rfb functions, from the exporter's threads.
+void vireo_vnc_mark_modified(rfbScreenInfoPtr screen, int x1, int y1, int x2, int y2);
+void vireo_vnc_new_framebuffer(rfbScreenInfoPtr screen, char *framebuffer, int width, int height);
+/// To be called first in every clientGoneHook: waits until no iteration that could reach the client runs.
+void vireo_vnc_client_gone_barrier(void);
+
 /// rfbInitServer is a macro in rfb.h.
 void vireo_vnc_init_server(rfbScreenInfoPtr screen);
 
@@ -65,6 +72,14 @@ void vireo_vnc_note_client_start(rfbClientPtr client);
 /// Shuts down the sockets of clients still in the handshake (version, security, ClientInit) after `max_ms`:
 /// in threaded mode libvncserver waits for a silent client forever. Returns how many were dropped.
 int vireo_vnc_drop_stalled_handshakes(rfbScreenInfoPtr screen, long max_ms);
+
+/// Blocks asynchronous signals in the calling thread, and so in the threads it starts (libvncserver's client
+/// threads): libvncserver's select() calls give up on EINTR, which would drop a client in its handshake.
+void vireo_vnc_block_async_signals(void);
+
+/// Ends every client's connection (each client's own threads then close it and leave). Unlike
+/// rfbShutdownServer this neither joins client threads nor iterates outside the client list guard.
+void vireo_vnc_disconnect_all(rfbScreenInfoPtr screen);
 
 /// Starts libvncserver's threads for a client accepted on a socket the exporter owns (the WebSocket port):
 /// rfbNewClient does the WebSocket/TLS handshake. Returns 0 when the client was refused.
