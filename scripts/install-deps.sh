@@ -27,7 +27,6 @@ VIREO_APT_PACKAGES=(
     openssl              # DES for VNC authentication in the raw RFB test client; test TLS certificates
     tigervnc-viewer      # xtigervncviewer under Xvfb: a password and a resize in tests
     xvfb                 # X server for the viewer tests
-    x11-apps             # xwd: screenshots of the Xvfb screen
     novnc                # noVNC served to headless Chromium over WebSocket in tests
     chromium             # headless browser for the noVNC test
 )

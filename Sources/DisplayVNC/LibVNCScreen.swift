@@ -1,5 +1,5 @@
-// LibVNCScreen: the one owner of a libvncserver screen (rfbScreenInfo) and its framebuffer. Every pointer and C
-// call of the VNC exporter is in this file and in CVNCServer; VNCServer above it deals in Rects and bytes.
+// LibVNCScreen: the one owner of a libvncserver screen (rfbScreenInfo) and its framebuffer. The VNC exporter's
+// pointers and C calls are here, in VNCSession's hooks and in CVNCServer; VNCServer above deals in Rects and bytes.
 import CVNCServer
 import Display
 import Foundation

@@ -245,6 +245,41 @@ struct VNCClientTests {
         #expect(try fresh.readPicture() == expected, "the shared framebuffer differs from the guest's frame")
     }
 
+    @Test("SetDesktopSize: refused as prohibited without a resize handler; passed to the handler when there is one")
+    func remoteResize() throws {
+        // SetDesktopSize 200x100 with one screen (id 1 at 0,0).
+        let request: [UInt8] = [251, 0, 0, 200, 0, 100, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 200, 0, 100, 0, 0, 0, 0]
+        let plain = try VNCFixture()
+        plain.show(testPattern(width: 64, height: 48), width: 64, height: 48)
+        let viewer = try RawRFBClient(port: plain.ports[0])
+        try viewer.handshake()
+        try viewer.setEncodings([0, -308])
+        _ = try viewer.readPicture()
+        try viewer.send(request)
+        try viewer.requestUpdate(incremental: true)
+        var answer: RawRFBClient.UpdateRect?
+        for _ in 0..<5 where answer == nil {
+            answer = try viewer.readUpdate().first { $0.encoding == -308 && $0.x == 1 }   // x: a client asked
+            if answer == nil { try viewer.requestUpdate(incremental: true) }
+        }
+        #expect(answer?.y == 1, "ExtendedDesktopSize status \(String(describing: answer?.y)), expected 1 (prohibited)")
+
+        let asked = Mutex<[String]>([])
+        let handled = try VNCFixture(resizeRequest: { scanout, width, height in
+            asked.withLock { $0.append("\(scanout) \(width)x\(height)") }
+            return true
+        })
+        handled.show(testPattern(width: 64, height: 48), width: 64, height: 48)
+        let other = try RawRFBClient(port: handled.ports[0])
+        try other.handshake()
+        try other.setEncodings([0, -308])
+        _ = try other.readPicture()
+        try other.send(request)
+        let deadline = Date() + 10
+        while asked.withLock({ $0.isEmpty }) && Date() < deadline { usleep(10_000) }
+        #expect(asked.withLock { $0 } == ["0 200x100"])
+    }
+
     @Test("WebSocket port: the RFB greeting comes over a WebSocket upgrade")
     func webSocketUpgrade() throws {
         let fixture = try VNCFixture(websocket: true)

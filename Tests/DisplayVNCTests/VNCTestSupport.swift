@@ -78,7 +78,7 @@ final class VNCFixture: @unchecked Sendable {
     var ports: [Int] = []
 
     init(scanouts: Int = 1, password: String? = nil, guest: Bool = true, websocket: Bool = false,
-         configure: (inout VNCConfiguration) -> Void = { _ in }) throws {
+         configure: (inout VNCConfiguration) -> Void = { _ in }, resizeRequest: VNCResizeRequest? = nil) throws {
         displays = DisplaySet(modes: Array(repeating: DisplayMode(enabled: true, width: 64, height: 48), count: scanouts))
         source = DisplayBox(guest ? displays : nil)
         let handler = log
@@ -93,7 +93,7 @@ final class VNCFixture: @unchecked Sendable {
             configure(&configuration)
             let box = source
             let server = try VNCServer(scanout: index, configuration: configuration, input: input, logger: logger,
-                                       displays: { box.current })
+                                       resizeRequest: resizeRequest, displays: { box.current })
             try server.start()
             servers.append(server)
             ports.append(port)
