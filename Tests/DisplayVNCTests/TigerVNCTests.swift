@@ -21,45 +21,47 @@ func vncPasswordFile(_ password: String, at path: String) throws {
     guard r.status == 0 else { throw RFBError(description: "openssl: \(r.output)") }
 }
 
-@Suite("TigerVNC viewer", .serialized)
-struct TigerVNCTests {
-    @Test("xtigervncviewer connects with a password and stays connected across a resize")
-    func passwordAndResize() throws {
-        guard let viewer = tool("/usr/bin/xtigervncviewer", package: "tigervnc-viewer", for: "passwordAndResize"),
-              let xvfb = tool("/usr/bin/Xvfb", package: "xvfb", for: "passwordAndResize"),
-              tool("/usr/bin/openssl", package: "openssl", for: "passwordAndResize") != nil else { return }
-        let library = LibraryLines()
-        defer { library.stop() }
-        let dir = NSTemporaryDirectory() + "vnc-tiger-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try vncPasswordFile("tiger-pw", at: dir + "/passwd")
+extension VNCTests {
+    @Suite("TigerVNC viewer", .serialized)
+    struct TigerVNCTests {
+        @Test("xtigervncviewer connects with a password and stays connected across a resize")
+        func passwordAndResize() throws {
+            guard let viewer = tool("/usr/bin/xtigervncviewer", package: "tigervnc-viewer", for: "passwordAndResize"),
+                  let xvfb = tool("/usr/bin/Xvfb", package: "xvfb", for: "passwordAndResize"),
+                  tool("/usr/bin/openssl", package: "openssl", for: "passwordAndResize") != nil else { return }
+            let library = LibraryLines()
+            defer { library.stop() }
+            let dir = NSTemporaryDirectory() + "vnc-tiger-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try vncPasswordFile("tiger-pw", at: dir + "/passwd")
 
-        let display = ":\(Int.random(in: 300...900))"
-        let xserver = try spawnProcess(xvfb, [display, "-screen", "0", "800x600x24", "-nolisten", "tcp"], output: dir + "/xvfb.log")
-        defer { kill(xserver, SIGTERM); _ = waitProcess(xserver, timeout: 5) }
-        let fixture = try VNCFixture(password: "tiger-pw")
-        fixture.show(testPattern(width: 64, height: 48), width: 64, height: 48)
-        usleep(500_000)   // Xvfb comes up
-        let client = try spawnProcess(viewer, ["-passwd", dir + "/passwd", "127.0.0.1::\(fixture.ports[0])"],
-                                      output: dir + "/viewer.log", environment: ["DISPLAY": display])
-        defer { kill(client, SIGTERM); _ = waitProcess(client, timeout: 5) }
+            let display = ":\(Int.random(in: 300...900))"
+            let xserver = try spawnProcess(xvfb, [display, "-screen", "0", "800x600x24", "-nolisten", "tcp"], output: dir + "/xvfb.log")
+            defer { kill(xserver, SIGTERM); _ = waitProcess(xserver, timeout: 5) }
+            let fixture = try VNCFixture(password: "tiger-pw")
+            fixture.show(testPattern(width: 64, height: 48), width: 64, height: 48)
+            usleep(500_000)   // Xvfb comes up
+            let client = try spawnProcess(viewer, ["-passwd", dir + "/passwd", "127.0.0.1::\(fixture.ports[0])"],
+                                          output: dir + "/viewer.log", environment: ["DISPLAY": display])
+            defer { kill(client, SIGTERM); _ = waitProcess(client, timeout: 5) }
 
-        func viewerAlive() -> Bool { var status: Int32 = 0; return waitpid(client, &status, WNOHANG) == 0 }
-        let deadline = Date() + 20
-        while fixture.servers[0].clientsConnected == 0 && Date() < deadline && viewerAlive() { usleep(50_000) }
-        let viewerLog = { (try? String(contentsOfFile: dir + "/viewer.log", encoding: .utf8)) ?? "" }
-        try #require(fixture.servers[0].clientsConnected == 1, "the viewer did not connect: \(viewerLog().suffix(400))")
-        usleep(500_000)
-        #expect(!fixture.log.contains("wrong password"))
+            func viewerAlive() -> Bool { var status: Int32 = 0; return waitpid(client, &status, WNOHANG) == 0 }
+            let deadline = Date() + 20
+            while fixture.servers[0].clientsConnected == 0 && Date() < deadline && viewerAlive() { usleep(50_000) }
+            let viewerLog = { (try? String(contentsOfFile: dir + "/viewer.log", encoding: .utf8)) ?? "" }
+            try #require(fixture.servers[0].clientsConnected == 1, "the viewer did not connect: \(viewerLog().suffix(400))")
+            usleep(500_000)
+            #expect(!fixture.log.contains("wrong password"))
 
-        fixture.show(testPattern(width: 100, height: 60, seed: 4), width: 100, height: 60)
-        let resized = Date() + 15
-        while !library.contains("(100x60)") && Date() < resized { usleep(50_000) }
-        #expect(library.contains("(100x60)"), "no desktop-size message for 100x60 was sent")
-        usleep(1_000_000)
-        #expect(viewerAlive(), "the viewer exited: \(viewerLog().suffix(400))")
-        #expect(fixture.servers[0].clientsConnected == 1)
-        #expect(!fixture.log.contains("left scanout"))
+            fixture.show(testPattern(width: 100, height: 60, seed: 4), width: 100, height: 60)
+            let resized = Date() + 15
+            while !library.contains("(100x60)") && Date() < resized { usleep(50_000) }
+            #expect(library.contains("(100x60)"), "no desktop-size message for 100x60 was sent")
+            usleep(1_000_000)
+            #expect(viewerAlive(), "the viewer exited: \(viewerLog().suffix(400))")
+            #expect(fixture.servers[0].clientsConnected == 1)
+            #expect(!fixture.log.contains("left scanout"))
+        }
     }
 }

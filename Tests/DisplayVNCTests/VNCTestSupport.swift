@@ -12,6 +12,10 @@ import Testing
 import Glibc
 #endif
 
+/// The VNC suites with servers and client programs run one after another (not beside each other): they are
+/// CPU-heavy, and the rest of the package's tests run in parallel with them on a 2-core machine.
+@Suite("VNC export", .serialized) enum VNCTests {}
+
 /// Records what viewers typed and clicked.
 final class RecordingInput: InputSink {
     let events = Mutex<[String]>([])
