@@ -2,6 +2,7 @@
 // content type and JSON body (schemas with required fields, types and no undocumented fields) match the document.
 import Display
 import Foundation
+import Logging
 import Testing
 import VireoServer
 
@@ -115,8 +116,18 @@ struct OpenAPIConformanceTests {
             ("POST", "/v1/displays/0/wait-for?area=60,60,10,10", needle, auth, 400),
             ("GET", "/v1/shots/424242.png", nil, auth, 404),
             ("GET", "/v1/nothing", nil, auth, 404),
+            ("GET", "/v1/clients", nil, auth, 200),
+            ("GET", "/v1/clients", nil, [:], 401),
+            ("GET", "/v1/clients?all=1", nil, auth, 400),
+            ("GET", "/v1/clients/0", nil, auth, 200),
+            ("GET", "/v1/clients/3", nil, auth, 404),
         ]
-        let problems = try await withAPI({ set }, configure: { $0.token = "t0k"; $0.maxUploadBytes = 32_000 }) { api in
+        // A client with Vireo's own IOMMU, so every documented field is present and checked.
+        var logger = Logger(label: "openapi-test")
+        logger.logLevel = .critical
+        let gpuServer = GPUServer(config: ServerConfig(), logger: logger,
+                                  client: try ClientContext(endpoint: 3, logger: logger))
+        let problems = try await withAPI({ set }, clients: { gpuServer.clientReports() }, configure: { $0.token = "t0k"; $0.maxUploadBytes = 32_000 }) { api in
             var problems: [String] = []
             var covered = Set<String>()
             var lastShot: String?
