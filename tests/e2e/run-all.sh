@@ -18,6 +18,6 @@ EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port} \"\$1\" \"\$2\" && '${here
 # vireo-gpu translates through the vhost-user IOTLB, asking QEMU for each miss.
 port2=$(( port + 1 ))
 E2E_QEMU_ARGS="-device virtio-iommu-pci" E2E_GPU_PROPS=iommu_platform=on \
-EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port2} \"\$1\" \"\$2\"" \
+EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port2} \"\$1\" \"\$2\" && '${here}/check-vireo-iommu.sh' ${port2} \"\$1\" \"\$2\"" \
     "${here}/guest-screendump.sh" --kernel 6.12 --backend "${bin} --socket-path {sock} --http 127.0.0.1:${port2}" || rc=1
 exit $rc
