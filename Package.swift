@@ -52,7 +52,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .executableTarget(name: "vireo-gpu", dependencies: [
-            "VireoServer", "Display", "VirtioIOMMU",
+            "VireoServer", "Display", "DisplayPNG", "VirtioIOMMU",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

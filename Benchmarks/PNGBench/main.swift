@@ -47,6 +47,10 @@ let settings: [(String, PNGOptions)] = [
     ("L1 ADAPT rle", PNGOptions(zlibLevel: 1, filter: .adaptive, strategy: .rle)),
     ("L1 ADAPT default", PNGOptions(zlibLevel: 1, filter: .adaptive, strategy: .default)),
     ("L6 ADAPT default (.small)", .small),
+    ("L1 SCREEN rle", PNGOptions(zlibLevel: 1, filter: .screen, strategy: .rle)),
+    ("L6 SCREEN default", PNGOptions(zlibLevel: 6, filter: .screen, strategy: .default)),
+    ("L4 SCREEN default", PNGOptions(zlibLevel: 4, filter: .screen, strategy: .default)),
+    ("L3 SCREEN default", PNGOptions(zlibLevel: 3, filter: .screen, strategy: .default)),
     ("L0 NONE", PNGOptions(zlibLevel: 0, filter: .none, strategy: .default)),
 ] : [])
 let frames = [
@@ -72,6 +76,7 @@ for (name, frame) in frames {
     let reference = try PNGDecoder.decodeRGBA(try encode(frame, .fast, .libpng), maxPixels: 1 << 30)
     for (label, options) in settings {
         for engine in [Engine.libpng, .strips1, .strips] {
+            if engine == .libpng && options.filter == .screen { continue }   // libpng has no such filter
             if let only, !"\(name) \(label) \(engine.rawValue)".contains(only) { continue }
             var wall: [Double] = [], cpu: [Double] = []
             var size = 0

@@ -171,11 +171,28 @@ static void cpng_filter_rgb(const uint8_t *restrict cur, const uint8_t *restrict
 }
 
 /// libpng's heuristic for adaptive filtering: the sum of the filtered bytes as signed magnitudes, smaller is better.
-static uint64_t cpng_filter_cost(const uint8_t *p, size_t n) {
+static uint64_t cpng_filter_cost_scalar(const uint8_t *p, size_t n) {
     uint64_t sum = 0;
     for (size_t i = 0; i < n; i++) sum += p[i] < 128 ? p[i] : 256 - p[i];
     return sum;
 }
+
+#if CPNG_X86_SIMD
+/// The same sum, 16 bytes a step: a byte's magnitude is min(b, -b) unsigned, summed by PSADBW (SSE2 only).
+static uint64_t cpng_filter_cost(const uint8_t *p, size_t n) {
+    const __m128i zero = _mm_setzero_si128();
+    __m128i acc = zero;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        acc = _mm_add_epi64(acc, _mm_sad_epu8(_mm_min_epu8(v, _mm_sub_epi8(zero, v)), zero));
+    }
+    uint64_t sum = (uint64_t)_mm_cvtsi128_si64(acc) + (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc));
+    return sum + cpng_filter_cost_scalar(p + i, n - i);
+}
+#else
+static uint64_t cpng_filter_cost(const uint8_t *p, size_t n) { return cpng_filter_cost_scalar(p, n); }
+#endif
 
 // MARK: Adler-32
 
@@ -284,7 +301,8 @@ static int cpng_worker_init(struct cpng_worker *w, const struct cpng_job *job) {
     if (w->batch_rows > job->rows_per_strip) w->batch_rows = job->rows_per_strip;
     w->batch = malloc(w->batch_rows * job->rowbytes + 16);
     if (w->batch == NULL) { cpng_worker_free(w); return CPNG_ERR_NO_MEMORY; }
-    if (job->filter == CPNG_FILTER_AVG || job->filter == CPNG_FILTER_PAETH || job->filter == CPNG_FILTER_ADAPTIVE) {
+    if (job->filter == CPNG_FILTER_AVG || job->filter == CPNG_FILTER_PAETH || job->filter == CPNG_FILTER_ADAPTIVE
+        || job->filter == CPNG_FILTER_SCREEN) {
         size_t n = (size_t)job->width * 3 + 16;
         w->rgb_cur = malloc(n); w->rgb_prior = malloc(n); w->cand = malloc(n); w->best = malloc(n);
         if (w->rgb_cur == NULL || w->rgb_prior == NULL || w->cand == NULL || w->best == NULL) {
@@ -307,6 +325,21 @@ static void cpng_filter_row(struct cpng_worker *w, const struct cpng_job *job, u
         dst[0] = (uint8_t)(job->filter == CPNG_FILTER_UP && up == NULL ? CPNG_FILTER_NONE : job->filter);
         cpng_filter_fused(src, up, dst + 1, job->width, job->filter, job->ssse3);
         return;
+    case CPNG_FILTER_SCREEN: {
+        // SUB into dst, UP and NONE into scratch rows; keep the cheapest. No RGB row is kept (all fused).
+        cpng_filter_fused(src, up, dst + 1, job->width, CPNG_FILTER_SUB, job->ssse3);
+        uint64_t best_cost = cpng_filter_cost(dst + 1, n);
+        int best_filter = CPNG_FILTER_SUB;
+        if (up != NULL) {
+            cpng_filter_fused(src, up, w->cand, job->width, CPNG_FILTER_UP, job->ssse3);
+            uint64_t cost = cpng_filter_cost(w->cand, n);
+            if (cost < best_cost) { best_cost = cost; best_filter = CPNG_FILTER_UP; memcpy(dst + 1, w->cand, n); }
+        }
+        cpng_filter_fused(src, up, w->cand, job->width, CPNG_FILTER_NONE, job->ssse3);
+        if (cpng_filter_cost(w->cand, n) < best_cost) { best_filter = CPNG_FILTER_NONE; memcpy(dst + 1, w->cand, n); }
+        dst[0] = (uint8_t)best_filter;
+        return;
+    }
     case CPNG_FILTER_AVG: case CPNG_FILTER_PAETH:
         cpng_to_rgb(src, w->rgb_cur, job->width, job->ssse3);
         dst[0] = (uint8_t)job->filter;
@@ -470,7 +503,7 @@ int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t heig
     int z_strategy = cpng_z_strategy(strategy);
     if (pixels == NULL || width == 0 || height == 0 || width > PNG_USER_WIDTH_MAX || height > PNG_USER_HEIGHT_MAX
         || stride / 4 < width || zlib_level < 0 || zlib_level > 9 || filter < CPNG_FILTER_NONE
-        || filter > CPNG_FILTER_ADAPTIVE || z_strategy < 0 || threads < 0) {
+        || filter > CPNG_FILTER_SCREEN || z_strategy < 0 || threads < 0) {
         cpng_set_message(err, errlen, "invalid encode arguments");
         return CPNG_ERR_ARGUMENT;
     }

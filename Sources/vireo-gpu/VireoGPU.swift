@@ -1,6 +1,7 @@
 // vireo-gpu: the drop-in vhost-user GPU backend (QEMU vhost-user.rst "Backend program conventions").
 import ArgumentParser
 import Display
+import DisplayPNG
 import Foundation
 import Logging
 import VireoServer
@@ -45,6 +46,9 @@ struct VireoGPU: ParsableCommand {
     @Option(name: .customLong("api-token-file"), help: "Require 'Authorization: Bearer TOKEN' on the HTTP API; the token is this file's first line.")
     var apiTokenFile: String?
 
+    @Option(name: .customLong("png-compression"), help: "Screenshots' PNG preset unless a request names one: fast (level 1, for polling), compact (zlib 6 after a per-row filter choice: QEMU-sized files, the default) or small (libpng's adaptive filters).")
+    var pngCompression: String = "compact"
+
     @Option(name: .customLong("max-upload"), help: "Largest reference or needle PNG the HTTP API accepts (bytes, or with K/M).")
     var maxUpload: String = "32M"
 
@@ -74,6 +78,9 @@ struct VireoGPU: ParsableCommand {
         if let http { _ = try parseHTTPAddress(http) }
         if let apiTokenFile { _ = try readToken(apiTokenFile) }
         _ = try parseSize(maxUpload)
+        guard PNGOptions.preset(named: pngCompression) != nil else {
+            throw ValidationError("--png-compression \(pngCompression): expected one of \(PNGOptions.presets.map(\.name).joined(separator: ", "))")
+        }
         guard (0...10_000).contains(pollMicroseconds) else { throw ValidationError("--poll-us: 0...10000") }
         _ = try limits.resolve()
         if iommuSocket != nil, iommuSocket == socketPath { throw ValidationError("--iommu-socket must differ from --socket-path") }
@@ -124,6 +131,7 @@ struct VireoGPU: ParsableCommand {
             var settings = HTTPAPISettings(address: try parseHTTPAddress(http))
             settings.token = try apiTokenFile.map(readToken)
             settings.maxUploadBytes = try parseSize(maxUpload)
+            settings.pngOptions = PNGOptions.preset(named: pngCompression) ?? .compact
             if !isLoopback(settings.address) && settings.token == nil {
                 logger.warning("HTTP API on a non-loopback address without --api-token-file: anyone who can reach it sees the screen")
             }

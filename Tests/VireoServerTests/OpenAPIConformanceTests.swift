@@ -102,6 +102,8 @@ struct OpenAPIConformanceTests {
             ("GET", "/v1/displays/7", nil, auth, 404),
             ("GET", "/v1/displays/0/screenshot.png?region=1,1,5,5&cursor=true", nil, auth, 200),
             ("GET", "/v1/displays/0/screenshot.png?region=1,1,500,5", nil, auth, 400),
+            ("GET", "/v1/displays/0/screenshot.png?compression=fast", nil, auth, 200),
+            ("GET", "/v1/displays/0/screenshot.png?compression=zip", nil, auth, 400),
             ("GET", "/v1/displays/0/screenshot.png?after_frame=99&timeout_ms=50", nil, auth, 408),
             ("GET", "/v1/displays/1/screenshot.png", nil, auth, 409),
             ("GET", "/v1/displays/0/screenshot.ppm?wait=settled&quiet_ms=1", nil, auth, 200),

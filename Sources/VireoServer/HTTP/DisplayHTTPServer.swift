@@ -30,7 +30,8 @@ public struct HTTPAPISettings: Sendable {
     /// Longest timeout_ms a request may ask for.
     public var maxTimeoutMs = 300_000
     /// PNG settings for screenshots (`.fast` is measured for live use).
-    public var pngOptions: PNGOptions = .fast
+    /// Screenshots' PNG settings unless a request names a preset (`compression=`).
+    public var pngOptions: PNGOptions = .compact
 
     public init(address: Address) { self.address = address }
 }

@@ -120,7 +120,7 @@ struct DisplayRoutes: Sendable {
         try query.checkNoneLeft()
         let frame = try await acquire(set, index, shot)
         let region = try shot.checkedRegion(in: frame)
-        let options = self.options
+        let options = shot.compression ?? self.options
         let body: [UInt8]
         if ppm {
             body = try await cpuJob { () throws(APIError) in
