@@ -57,7 +57,15 @@ public final class InputPort: InputSink, Sendable {
         // One tablet for every scanout: the position is relative to the scanout the pointer is on.
         deliver("pointer events") { $0.pointer(x: x, y: y, width: width, height: height, buttons: buttons) }
     }
-    public func clipboardText(_ text: String) { deliver("clipboard text") { $0.type(text: text) } }
+    public func clipboardText(_ text: String) { type(text: text) }
+
+    /// Types `text` (as clipboard text is); returns how many characters will be typed (0 with no device connected).
+    @discardableResult
+    public func type(text: String) -> Int {
+        var accepted = 0
+        deliver("clipboard text") { accepted = $0.type(text: text) }
+        return accepted
+    }
 }
 
 /// The sink when no input device is configured: every event is dropped; the first is logged.

@@ -18,6 +18,8 @@ struct VireoGPU: ParsableCommand {
             Example: vireo-gpu --socket-path /run/vgpu.sock --http 127.0.0.1:8080
             With --iommu-socket PATH it also serves a virtio-iommu (vhost-user-device, virtio id 23) for the same
             client; ring and buffer addresses are then IOVAs of --endpoint N.
+            With --input-socket PATH it also serves a virtio-input keyboard and tablet (QEMU -device
+            vhost-user-input-pci): the VNC clients' keys and pointer reach the guest through it.
             """,
         version: version)
 
@@ -72,6 +74,9 @@ struct VireoGPU: ParsableCommand {
     @Option(name: .customLong("iommu-max-mapped-mib"), help: "Most guest memory mapped through the virtio-iommu, in MiB (past it MAP answers NOMEM).")
     var iommuMaxMappedMiB: UInt64 = IOMMULimits().maxMappedBytes >> 20
 
+    @Option(name: .customLong("input-socket"), help: "Also serve a virtio-input keyboard and tablet (device 18, QEMU -device vhost-user-input-pci) on this unix socket: VNC clients' keys, pointer and clipboard text reach the guest through it.")
+    var inputSocket: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -95,6 +100,9 @@ struct VireoGPU: ParsableCommand {
             throw ValidationError("--iommu-max-mapped-mib out of range")
         }
         if iommuSocket != nil, iommuSocket == socketPath { throw ValidationError("--iommu-socket must differ from --socket-path") }
+        if let inputSocket, inputSocket == socketPath || inputSocket == iommuSocket {
+            throw ValidationError("--input-socket must differ from --socket-path and --iommu-socket")
+        }
     }
 
     func displayModes() throws -> [DisplayMode] {
@@ -139,9 +147,10 @@ struct VireoGPU: ParsableCommand {
             limits.maxMappedBytes = iommuMaxMappedMiB << 20
             client = try ClientContext(endpoint: endpoint, limits: limits, logger: logger)
         }
-        let server = GPUServer(config: config, logger: logger, client: client)
+        let input = try inputSocket.map { _ in try InputPort(logger: logger) }
+        let server = GPUServer(config: config, logger: logger, client: client, input: input)
 
-        ShutdownHandler.install(socketPaths: [socketPath, iommuSocket].compactMap { $0 }, logger: logger)
+        ShutdownHandler.install(socketPaths: [socketPath, iommuSocket, inputSocket].compactMap { $0 }, logger: logger)
         if let http {
             var settings = HTTPAPISettings(address: try parseHTTPAddress(http))
             settings.token = try apiTokenFile.map(readToken)
@@ -159,6 +168,13 @@ struct VireoGPU: ParsableCommand {
             let listener = try UnixSocket.listen(path: iommuSocket)
             logger.info("virtio-iommu listening on \(iommuSocket) (GPU endpoint \(endpoint))")
             Thread { server.serveIOMMU(listener: listener) }.start()
+        }
+        if let inputSocket {
+            // Its own accept loop too: QEMU connects each vhost-user device's socket when it creates the device.
+            unlink(inputSocket)
+            let listener = try UnixSocket.listen(path: inputSocket)
+            logger.info("virtio-input listening on \(inputSocket)")
+            Thread { server.serveInput(listener: listener) }.start()
         }
         if let fd {
             server.serve(socket: OwnedFD(taking: fd))

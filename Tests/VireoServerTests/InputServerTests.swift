@@ -217,6 +217,30 @@ private let syn = VirtioInputEvent.synReport
         #expect(logs.all.count { $0.1.contains("no input device connected") } == 1)
     }
 
+    @Test("POST /v1/input/keys: keysyms and text reach the guest's eventq; bad bodies are 400, no device 503")
+    func httpKeys() async throws {
+        let rig = try InputRig()
+        rig.postEventBuffers(4)
+        try await withAPI({ nil }, input: rig.port) { api in
+            let ok = try await request(api, "POST", "/v1/input/keys", body: Array(#"{"keysyms":[65307],"text":"1"}"#.utf8))
+            #expect(ok.status == 200)
+            #expect(ok.json?["keysyms"] as? Int == 1 && ok.json?["characters"] as? Int == 1)
+            #expect(await onOwnThread { rig.events(8) } == [key(1, 1), syn, key(1, 0), syn, key(2, 1), syn, key(2, 0), syn])
+            for body in ["{}", #"{"keysyms":[-1]}"#, #"{"keysyms":"a"}"#, "[]", ""] {
+                #expect(try await request(api, "POST", "/v1/input/keys", body: Array(body.utf8)).status == 400, "\(body)")
+            }
+            let many = "{\"keysyms\":[" + Array(repeating: "97", count: 1025).joined(separator: ",") + "]}"
+            #expect(try await request(api, "POST", "/v1/input/keys", body: Array(many.utf8)).status == 400)
+        }
+        _ = Glibc.shutdown(rig.frontend.channel.socket.rawValue, Int32(SHUT_RDWR))
+        let deadline = Date() + 5
+        while rig.port.isConnected, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await withAPI({ nil }, input: rig.port) { api in
+            let reply = try await request(api, "POST", "/v1/input/keys", body: Array(#"{"text":"a"}"#.utf8))
+            #expect(reply.status == 503 && reply.error.contains("connected"))
+        }
+    }
+
     @Test("without an input device the server's sink drops every event and logs that once")
     func noDevice() throws {
         let logs = InputLogLines()
