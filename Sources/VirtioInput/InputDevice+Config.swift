@@ -18,7 +18,7 @@ extension InputDevice {
 
     public var configSpace: [UInt8] {
         let (select, subsel) = state.withLock { ($0.select, $0.subsel) }
-        let payload = Self.configData(select: select, subsel: subsel, name: name, serial: serial)
+        let payload = Self.configData(select: select, subsel: subsel, name: nameBytes, serial: serialBytes)
         var w = WireWriter(capacity: Self.configSize)
         w.write(select)
         w.write(subsel)
@@ -42,10 +42,10 @@ extension InputDevice {
     }
 
     /// The union `u` for (select, subsel): empty (size 0) for anything the device does not have.
-    static func configData(select: UInt8, subsel: UInt8, name: String, serial: String) -> [UInt8] {
+    static func configData(select: UInt8, subsel: UInt8, name: [UInt8], serial: [UInt8]) -> [UInt8] {
         switch InputConfigSelect(rawValue: select) {
-        case .idName: return subsel == 0 ? Array(name.utf8) : []
-        case .idSerial: return subsel == 0 ? Array(serial.utf8) : []
+        case .idName: return subsel == 0 ? name : []
+        case .idSerial: return subsel == 0 ? serial : []
         case .idDevids:
             guard subsel == 0 else { return [] }
             var w = WireWriter(capacity: 8)

@@ -68,14 +68,17 @@ public final class InputDevice: Sendable {
 
     let state: Mutex<InputState>
     public let limits: InputLimits
-    public let name: String
-    public let serial: String
+    /// ID_NAME and ID_SERIAL, cut to what fits the config (UTF-8 bytes).
+    let nameBytes: [UInt8]
+    let serialBytes: [UInt8]
+    public var name: String { String(decoding: nameBytes, as: UTF8.self) }
+    public var serial: String { String(decoding: serialBytes, as: UTF8.self) }
 
     public init(limits: InputLimits = InputLimits(), name: String = "Vireo keyboard and tablet",
                 serial: String = "vireo-input-0", logger: Logger = Logger(label: "vireo.virtio-input")) {
         self.limits = limits
-        self.name = String(name.utf8.prefix(InputDevice.maxString).map { Character(UnicodeScalar($0)) })
-        self.serial = String(serial.utf8.prefix(InputDevice.maxString).map { Character(UnicodeScalar($0)) })
+        nameBytes = Array(name.utf8.prefix(InputDevice.maxString))
+        serialBytes = Array(serial.utf8.prefix(InputDevice.maxString))
         state = Mutex(InputState(pending: PendingEvents(capacity: limits.maxPendingEvents),
                                  warnings: GuestWarningLog(logger: logger, perSecond: 5, metadata: ["device": "virtio-input"]),
                                  logger: logger, limits: limits))

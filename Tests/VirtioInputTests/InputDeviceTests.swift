@@ -29,6 +29,10 @@ extension InputDevice {
         #expect(d.config(0x03, 0).size == 8)
         #expect(d.config(0x01, 1).size == 0)
         #expect(d.config(0x10, 0).size == 0)       // no property bits
+        // Names longer than the config's union are cut to 120 bytes.
+        let long = InputDevice(name: String(repeating: "ü", count: 200), serial: "")
+        #expect(long.config(0x01, 0).size == 120)
+        #expect(long.config(0x02, 0).size == 0)
     }
 
     @Test("5.8.4: EV_BITS for EV_SYN, EV_KEY (keys and tablet buttons), EV_REL (wheels), EV_ABS (X, Y), EV_LED")
