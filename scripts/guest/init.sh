@@ -9,6 +9,7 @@
 #   VIREO-GUEST error=WHAT ... end               something the harness should fail on
 #   VIREO-GUEST phase=1 ready                    whole frame written (one write)
 #   VIREO-GUEST phase=2 ready                    damage rectangles written, after the host sent "next"
+#   VIREO-GUEST input-caps ev=E abs=A rel=R led=L end   its capability bitmaps (hex, from sysfs)
 #   VIREO-GUEST input=eventN ready               a virtio-input device is there; its key events are echoed as
 #   VIREO-GUEST key code=C value=V end           one line per EV_KEY event (evdev code, 1 down, 0 up, 2 repeat)
 # Host commands (one line each): "next" (phase 2, once), "poweroff".
@@ -81,6 +82,8 @@ if grep -qx 0x0012 /sys/bus/virtio/devices/*/device 2>/dev/null; then
         i=$((i + 1))
     done
     if [ -n "$ev" ] && [ -e "/dev/input/$ev" ]; then
+        caps="/sys/class/input/$ev/device/capabilities"
+        echo "VIREO-GUEST input-caps ev=$(cat "$caps/ev") abs=$(cat "$caps/abs") rel=$(cat "$caps/rel") led=$(cat "$caps/led") end"
         echo_input "$ev" &
         echo "VIREO-GUEST input=$ev ready"
     else

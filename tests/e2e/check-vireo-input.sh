@@ -22,6 +22,13 @@ wait_line() {   # wait_line LINE SECONDS
 }
 lines | grep -q '^VIREO-GUEST input=event[0-9]* ready$' || {
     echo "check-vireo-input: the guest found no virtio-input event device" >&2; exit 1; }
+# The driver read the whole config (EV_BITS, ABS_INFO) through QEMU: SYN KEY REL ABS LED; ABS_X/Y; both wheels;
+# three LEDs.
+caps_want="VIREO-GUEST input-caps ev=2000f abs=3 rel=140 led=7 end"
+if ! lines | grep -qxF -- "$caps_want"; then
+    echo "check-vireo-input: want '${caps_want}', got '$(lines | grep '^VIREO-GUEST input-caps' || true)'" >&2
+    exit 1
+fi
 case "$phase" in
     1) body='{"keysyms":[118]}'; want=("code=47 value=1" "code=47 value=0") ;;
     *) body='{"text":"H"}'; want=("code=42 value=1" "code=35 value=1" "code=35 value=0" "code=42 value=0") ;;
