@@ -35,22 +35,42 @@ final class InputLogLines: Sendable {
 /// QEMU's frontend and the guest's virtio_input driver on one input connection.
 final class InputRig: @unchecked Sendable {
     let ram: GuestRAM
-    let port: InputPort
-    let server: GPUServer
+    /// The in-process server and its port (nil when the rig drives another process's socket).
+    let port: InputPort!
+    let server: GPUServer!
     let frontend: VhostUserFrontend
     let eventq: GuestRing
     let statusq: GuestRing
     /// Where each eventq descriptor head's buffer is.
     private var buffers: [UInt32: UInt64] = [:]
 
-    init(setup: Bool = true, logs: InputLogLines = InputLogLines()) throws {
-        ram = try GuestRAM()
-        port = try InputPort(logger: logs.logger)
-        server = GPUServer(config: ServerConfig(), logger: logs.logger, input: port)
+    /// An in-process GPUServer with an InputPort, served over a socket pair.
+    convenience init(setup: Bool = true, logs: InputLogLines = InputLogLines()) throws {
+        let port = try InputPort(logger: logs.logger)
+        let server = GPUServer(config: ServerConfig(), logger: logs.logger, input: port)
         let (ours, theirs) = try UnixSocket.pair()
-        let server = self.server
         Thread { server.serveInput(socket: theirs) }.start()
-        frontend = VhostUserFrontend(socket: ours)
+        try self.init(socket: ours, server: server, port: port, setup: setup)
+    }
+
+    /// A vireo-gpu process's input socket at `path` (retried until it listens).
+    convenience init(connectingTo path: String, timeout: TimeInterval = 10) throws {
+        let deadline = Date() + timeout
+        var socket: OwnedFD?
+        while socket == nil {
+            do { socket = try UnixSocket.connect(path: path) } catch {
+                if Date() >= deadline { throw error }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+        try self.init(socket: socket!, server: nil, port: nil, setup: true)
+    }
+
+    private init(socket: OwnedFD, server: GPUServer?, port: InputPort?, setup: Bool) throws {
+        ram = try GuestRAM()
+        self.server = server
+        self.port = port
+        frontend = VhostUserFrontend(socket: socket)
         eventq = try GuestRing(ram: ram, size: 4)    // QEMU's vhost-user-input uses queues of 4
         statusq = try GuestRing(ram: ram, size: 4)
         if setup {
@@ -239,6 +259,30 @@ private let syn = VirtioInputEvent.synReport
             let reply = try await request(api, "POST", "/v1/input/keys", body: Array(#"{"text":"a"}"#.utf8))
             #expect(reply.status == 503 && reply.error.contains("connected"))
         }
+    }
+
+    @Test("vireo-gpu --input-socket: a frontend on that socket gets keys typed over HTTP; the socket goes at exit")
+    func process() async throws {
+        let bin = try productsDirectory().appendingPathComponent("vireo-gpu").path
+        let dir = NSTemporaryDirectory() + "vireo-input-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Refused: the input socket must be a socket of its own.
+        let same = try run(bin, ["--socket-path", dir + "/gpu.sock", "--input-socket", dir + "/gpu.sock"])
+        #expect(same.status != 0 && same.stderr.contains("--input-socket"))
+        let port = freePort()
+        let pid = try spawn(bin, ["--socket-path", dir + "/gpu.sock", "--input-socket", dir + "/input.sock",
+                                  "--http", "127.0.0.1:\(port)", "--log-level", "warning"], stderr: dir + "/vireo-gpu.log")
+        defer { if kill(pid, 0) == 0 { kill(pid, SIGKILL); _ = waitExit(pid, timeout: 5) } }
+        let rig = try InputRig(connectingTo: dir + "/input.sock")
+        rig.postEventBuffers(4)
+        let reply = try await request(.tcp(port: port), "POST", "/v1/input/keys", body: Array(#"{"text":"ok"}"#.utf8))
+        #expect(reply.status == 200)
+        #expect(await onOwnThread { rig.events(8) } == [key(24, 1), syn, key(24, 0), syn, key(37, 1), syn, key(37, 0), syn])
+        kill(pid, SIGTERM)
+        #expect(waitExit(pid, timeout: 10) == 0)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/input.sock"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/gpu.sock"))
     }
 
     @Test("without an input device the server's sink drops every event and logs that once")
