@@ -76,6 +76,11 @@ let package = Package(
         // Benchmarks: Vireo against QEMU's vhost-user-gpu backends (child processes), one driver for all.
         .executableTarget(name: "vireo-bench", dependencies: ["VireoTestSupport", "VhostUser", "Display", "DisplayPNG"],
                           path: "Benchmarks/vireo-bench"),
+        // The cost of DMA translation (virtio-iommu, IOTLB) on the frame path, MAP+UNMAP rates, lookup cost.
+        .executableTarget(name: "iommu-bench", dependencies: ["VireoTestSupport", "VireoServer", "VirtioIOMMU",
+                                                             "GuestMemory", "Display", "Wire",
+                                                             .product(name: "Logging", package: "swift-log")],
+                          path: "Benchmarks/iommu-bench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "VireoSystem"]),
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "GuestMemory", "VireoSystem", "VireoTestSupport"]),

@@ -32,11 +32,13 @@ public final class GPUConnection: VhostUserConnection, @unchecked Sendable {
         VhostUserProtocolFeature.replyAck, .config, .configureMemSlots, .resetDevice, .status, .backendReq,
     ].reduce(0) { $0 | $1.mask }
 
-    public init(socket: OwnedFD, config: ServerConfig, logger: Logger, client: ClientContext? = nil) throws {
+    public init(socket: OwnedFD, config: ServerConfig, logger: Logger, client: ClientContext? = nil,
+                counters: ClientCounters = ClientCounters()) throws {
         displays = DisplaySet(modes: config.displays)
         device = GPUDevice(displays: displays, limits: config.limits, logger: logger)
         self.client = client
-        try super.init(socket: socket, config: config, logger: logger, queueCount: Self.queueCountGPU)
+        try super.init(socket: socket, config: config, logger: logger, queueCount: Self.queueCountGPU,
+                       counters: counters)
         if let client { try epoll.add(client.mappingsChanged, tag: Self.mappingsChangedTag) }
     }
 

@@ -15,6 +15,8 @@ public final class GPUServer: Sendable {
     let logger: Logger
     /// The client's virtio-iommu and the GPU's endpoint on it; nil: the GPU's DMA is not translated by Vireo.
     public let client: ClientContext?
+    /// What the client was refused, since the process started (`GET /v1/clients`).
+    public let counters = ClientCounters()
     private let current = Mutex<GPUConnection?>(nil)
     private let connectionCount = Mutex<Int>(0)
     private let iommuConnectionCount = Mutex<Int>(0)
@@ -45,10 +47,20 @@ public final class GPUServer: Sendable {
         var log = logger
         log[metadataKey: "connection"] = "\(n)"
         do {
-            let connection = try GPUConnection(socket: socket, config: config, logger: log, client: client)
+            counters.count { $0.gpuConnections &+= 1 }
+            let connection = try GPUConnection(socket: socket, config: config, logger: log, client: client,
+                                               counters: counters)
+            let before = counters.snapshot
             current.withLock { $0 = connection }
             connection.run()
             current.withLock { $0 = nil }
+            let after = counters.snapshot
+            let refused = after.gpuRefusals.values.reduce(0, &+) &- before.gpuRefusals.values.reduce(0, &+)
+            log.info("connection summary", metadata: [
+                "commands": "\(after.gpuCommands &- before.gpuCommands)", "refused": "\(refused)",
+                "bad_chains": "\(after.badChains &- before.badChains)",
+                "vhost_user_refusals": "\(after.vhostUserRefusals &- before.vhostUserRefusals)",
+                "iotlb_access_failures": "\(after.iotlbAccessFailures &- before.iotlbAccessFailures)"])
         } catch {
             log.error("cannot serve connection: \(error)")
         }
@@ -61,7 +73,8 @@ public final class GPUServer: Sendable {
         var log = logger
         log[metadataKey: "iommu-connection"] = "\(n)"
         do {
-            try IOMMUConnection(socket: socket, config: config, logger: log, client: client).run()
+            counters.count { $0.iommuConnections &+= 1 }
+            try IOMMUConnection(socket: socket, config: config, logger: log, client: client, counters: counters).run()
         } catch {
             log.error("cannot serve virtio-iommu connection: \(error)")
         }
@@ -74,7 +87,7 @@ public final class GPUServer: Sendable {
         var log = logger
         log[metadataKey: "input-connection"] = "\(n)"
         do {
-            try InputConnection(socket: socket, config: config, logger: log, port: input).run()
+            try InputConnection(socket: socket, config: config, logger: log, port: input, counters: counters).run()
         } catch {
             log.error("cannot serve virtio-input connection: \(error)")
         }

@@ -25,6 +25,7 @@ extension InputConnection {
                         try queue.pushUsed(head: chain.head, length: 0, dma: dma)
                     case .failure(let bad):
                         logger.warning("statusq: bad descriptor chain \(bad.head): \(bad.error)")
+                        counters.count { $0.badChains &+= 1 }
                         try queue.pushUsed(head: bad.head, length: 0, dma: dma)
                     }
                     published = true
@@ -92,6 +93,7 @@ extension InputConnection {
                     published = true
                 case .failure(let bad):
                     logger.warning("eventq: bad descriptor chain \(bad.head): \(bad.error)")
+                    counters.count { $0.badChains &+= 1 }
                     try queue.pushUsed(head: bad.head, length: 0, dma: dma)
                     published = true
                 }

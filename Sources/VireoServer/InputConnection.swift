@@ -22,9 +22,11 @@ public final class InputConnection: VhostUserConnection, @unchecked Sendable {
     /// Bounds what is read of one statusq buffer (one event is 8 bytes; the driver sends one per buffer).
     static let maxStatusSize = 4096
 
-    public init(socket: OwnedFD, config: ServerConfig, logger: Logger, port: InputPort) throws {
+    public init(socket: OwnedFD, config: ServerConfig, logger: Logger, port: InputPort,
+                counters: ClientCounters = ClientCounters()) throws {
         self.port = port
-        try super.init(socket: socket, config: config, logger: logger, queueCount: InputConstants.queueCount)
+        try super.init(socket: socket, config: config, logger: logger, queueCount: InputConstants.queueCount,
+                       counters: counters)
         try epoll.add(port.eventsPending, tag: Self.eventsPendingTag)
         port.device.reset()
         port.connectionStarted()

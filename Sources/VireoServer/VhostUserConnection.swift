@@ -15,6 +15,8 @@ public class VhostUserConnection: @unchecked Sendable {
     let channel: VhostUserChannel
     let config: ServerConfig
     var logger: Logger
+    /// The client's refusal counters (shared by its GPU and IOMMU connections; `GET /v1/clients`).
+    let counters: ClientCounters
 
     var features: UInt64 = 0
     var protocolFeatures: UInt64 = 0
@@ -37,10 +39,11 @@ public class VhostUserConnection: @unchecked Sendable {
 
     static let socketTag: UInt64 = 1000
 
-    init(socket: OwnedFD, config: ServerConfig, logger: Logger, queueCount: Int) throws {
+    init(socket: OwnedFD, config: ServerConfig, logger: Logger, queueCount: Int, counters: ClientCounters) throws {
         channel = VhostUserChannel(socket: socket)
         self.config = config
         self.logger = logger
+        self.counters = counters
         self.queueCount = queueCount
         queues = Array(repeating: QueueState(), count: queueCount)
         epoll = try Epoll()
@@ -144,6 +147,7 @@ public class VhostUserConnection: @unchecked Sendable {
             }
             return true
         } catch let violation as ProtocolViolation {
+            counters.count { $0.vhostUserRefusals &+= 1 }
             if message.header.needsReply && negotiated(.replyAck) && !violation.fatal {
                 logger.warning("NACK \(name): \(violation.reason)")
                 return (try? channel.reply(to: message.header.request, payload: u64(1))) != nil
@@ -151,6 +155,7 @@ public class VhostUserConnection: @unchecked Sendable {
             logger.warning("closing connection: \(name): \(violation.reason)")
             return false
         } catch {
+            counters.count { $0.vhostUserRefusals &+= 1 }
             logger.warning("closing connection: \(name): \(error)")
             return false
         }

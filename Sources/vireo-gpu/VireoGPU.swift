@@ -50,14 +50,8 @@ struct VireoGPU: ParsableCommand {
     @Option(name: .customLong("max-upload"), help: "Largest reference or needle PNG the HTTP API accepts (bytes, or with K/M).")
     var maxUpload: String = "32M"
 
-    @Option(name: .customLong("memory-quota"), help: "Host memory for resources per connection, in MiB.")
-    var memoryQuotaMiB: UInt64 = 256
-
-    @Option(name: .customLong("max-resources"), help: "Most resources per connection.")
-    var maxResources: Int = 4096
-
-    @Option(name: .customLong("max-backing-entries"), help: "Most backing entries in one RESOURCE_ATTACH_BACKING.")
-    var maxBackingEntries: UInt32 = 16384
+    @OptionGroup(title: "Client limits")
+    var limits: ClientLimitOptions
 
     @Option(name: .customLong("poll-us"), help: "Busy-poll the ring this many microseconds after each kick's work, and spin as long for display replies, before sleeping (0: off; costs CPU while spinning).")
     var pollMicroseconds: Int = ServerConfig().pollMicroseconds
@@ -67,12 +61,6 @@ struct VireoGPU: ParsableCommand {
 
     @Option(name: .customLong("endpoint"), help: "The GPU's endpoint id on the virtio-iommu (the id the guest's driver attaches; with QEMU, the GPU's PCI requester id). Default 0.")
     var endpoint: UInt32 = 0
-
-    @Option(name: .customLong("iommu-max-mappings"), help: "Most live virtio-iommu mappings (past it MAP answers NOMEM).")
-    var iommuMaxMappings: Int = IOMMULimits().maxMappings
-
-    @Option(name: .customLong("iommu-max-mapped-mib"), help: "Most guest memory mapped through the virtio-iommu, in MiB (past it MAP answers NOMEM).")
-    var iommuMaxMappedMiB: UInt64 = IOMMULimits().maxMappedBytes >> 20
 
     @Option(name: .customLong("input-socket"), help: "Also serve a virtio-input keyboard and tablet (device 18, QEMU -device vhost-user-input-pci) on this unix socket: VNC clients' keys, pointer and clipboard text reach the guest through it.")
     var inputSocket: String?
@@ -91,14 +79,8 @@ struct VireoGPU: ParsableCommand {
         if let http { _ = try parseHTTPAddress(http) }
         if let apiTokenFile { _ = try readToken(apiTokenFile) }
         _ = try parseSize(maxUpload)
-        guard memoryQuotaMiB > 0, memoryQuotaMiB <= 1 << 20 else { throw ValidationError("--memory-quota out of range") }
         guard (0...10_000).contains(pollMicroseconds) else { throw ValidationError("--poll-us: 0...10000") }
-        guard maxResources > 0 else { throw ValidationError("--max-resources must be positive") }
-        guard (1...16384).contains(maxBackingEntries) else { throw ValidationError("--max-backing-entries: 1...16384") }
-        guard iommuMaxMappings > 0 else { throw ValidationError("--iommu-max-mappings must be positive") }
-        guard iommuMaxMappedMiB > 0, iommuMaxMappedMiB <= 1 << 30 else {
-            throw ValidationError("--iommu-max-mapped-mib out of range")
-        }
+        _ = try limits.resolve()
         if iommuSocket != nil, iommuSocket == socketPath { throw ValidationError("--iommu-socket must differ from --socket-path") }
         if let inputSocket, inputSocket == socketPath || inputSocket == iommuSocket {
             throw ValidationError("--input-socket must differ from --socket-path and --iommu-socket")
@@ -136,16 +118,12 @@ struct VireoGPU: ParsableCommand {
         let logger = Logger(label: "vireo-gpu")
         var config = ServerConfig()
         config.displays = try displayModes()
-        config.limits.hostMemoryQuota = memoryQuotaMiB << 20
-        config.limits.maxResources = maxResources
-        config.limits.maxBackingEntries = maxBackingEntries
+        let (gpuLimits, iommuLimits) = try limits.resolve()
+        config.limits = gpuLimits
         config.pollMicroseconds = pollMicroseconds
         var client: ClientContext?
         if iommuSocket != nil {
-            var limits = IOMMULimits()
-            limits.maxMappings = iommuMaxMappings
-            limits.maxMappedBytes = iommuMaxMappedMiB << 20
-            client = try ClientContext(endpoint: endpoint, limits: limits, logger: logger)
+            client = try ClientContext(endpoint: endpoint, limits: iommuLimits, logger: logger)
         }
         let input = try inputSocket.map { _ in try InputPort(logger: logger) }
         let server = GPUServer(config: config, logger: logger, client: client, input: input)

@@ -2,6 +2,7 @@
 // content type and JSON body (schemas with required fields, types and no undocumented fields) match the document.
 import Display
 import Foundation
+import Logging
 import Testing
 import VireoServer
 
@@ -115,15 +116,25 @@ struct OpenAPIConformanceTests {
             ("POST", "/v1/displays/0/wait-for?area=60,60,10,10", needle, auth, 400),
             ("GET", "/v1/shots/424242.png", nil, auth, 404),
             ("GET", "/v1/nothing", nil, auth, 404),
+            ("GET", "/v1/clients", nil, auth, 200),
+            ("GET", "/v1/clients", nil, [:], 401),
+            ("GET", "/v1/clients?all=1", nil, auth, 400),
+            ("GET", "/v1/clients/0", nil, auth, 200),
+            ("GET", "/v1/clients/3", nil, auth, 404),
             ("POST", "/v1/input/keys", Array(#"{"keysyms":[97,65293],"text":"hi"}"#.utf8), auth, 200),
             ("POST", "/v1/input/keys", Array("nope".utf8), auth, 400),
             ("POST", "/v1/input/keys?x=1", Array(#"{"text":"a"}"#.utf8), auth, 400),
             ("POST", "/v1/input/keys", Array(#"{"text":"a"}"#.utf8), [:], 401),
             ("POST", "/v1/input/keys", [UInt8](repeating: 0x20, count: 70_000), auth, 413),
         ]
+        // A client with Vireo's own IOMMU, so every documented field is present and checked.
+        var logger = Logger(label: "openapi-test")
+        logger.logLevel = .critical
+        let gpuServer = GPUServer(config: ServerConfig(), logger: logger,
+                                  client: try ClientContext(endpoint: 3, logger: logger))
         // A connected input device (a test frontend) for POST /v1/input/keys.
         let input = try InputRig()
-        let problems = try await withAPI({ set }, input: input.port,
+        let problems = try await withAPI({ set }, clients: { gpuServer.clientReports() }, input: input.port,
                                          configure: { $0.token = "t0k"; $0.maxUploadBytes = 32_000 }) { api in
             var problems: [String] = []
             var covered = Set<String>()

@@ -18,7 +18,7 @@ EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port} \"\$1\" \"\$2\" && '${here
 # vireo-gpu translates through the vhost-user IOTLB, asking QEMU for each miss.
 port2=$(( port + 1 ))
 E2E_QEMU_ARGS="-device virtio-iommu-pci" E2E_GPU_PROPS=iommu_platform=on \
-EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port2} \"\$1\" \"\$2\"" \
+EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port2} \"\$1\" \"\$2\" && '${here}/check-vireo-iommu.sh' ${port2} \"\$1\" \"\$2\"" \
     "${here}/guest-screendump.sh" --kernel 6.12 --backend "${bin} --socket-path {sock} --http 127.0.0.1:${port2}" || rc=1
 # With vireo-gpu's virtio-input (QEMU vhost-user-input-pci): keys typed through its input path (the HTTP API's
 # POST /v1/input/keys, the InputSink the VNC server also calls) come out of the guest's /dev/input/event*, echoed

@@ -39,6 +39,7 @@ public struct DisplayHTTPServer: Sendable {
     public let settings: HTTPAPISettings
     public let logger: Logger
     let routes: DisplayRoutes
+    let clientRoutes: ClientRoutes
 
     public var host: String { if case .tcp(let h, _) = settings.address { h } else { "localhost" } }
     public var port: Int { if case .tcp(_, let p) = settings.address { p } else { 0 } }
@@ -54,12 +55,14 @@ public struct DisplayHTTPServer: Sendable {
         self.init(settings: settings, displays: displays, logger: logger)
     }
 
-    /// - Parameter input: the client's input device, for `POST /v1/input/keys` (nil: that route answers 503).
-    public init(settings: HTTPAPISettings, displays: @escaping @Sendable () -> DisplaySet?, logger: Logger,
-                input: InputPort? = nil) {
+    ///   - clients: the clients' limits and refusal counters (`GET /v1/clients`; `GPUServer.clientReports`).
+    ///   - input: the client's input device, for `POST /v1/input/keys` (nil: that route answers 503).
+    public init(settings: HTTPAPISettings, displays: @escaping @Sendable () -> DisplaySet?,
+                clients: @escaping @Sendable () -> [ClientReport] = { [] }, logger: Logger, input: InputPort? = nil) {
         self.settings = settings
         self.logger = logger
         self.routes = DisplayRoutes(displays: displays, settings: settings, input: input)
+        self.clientRoutes = ClientRoutes(clients: clients)
     }
 
     /// The router with every route and the JSON error middleware (for in-process tests or embedding).
@@ -68,6 +71,7 @@ public struct DisplayHTTPServer: Sendable {
         router.add(middleware: JSONErrorMiddleware())
         if let token = settings.token { router.add(middleware: BearerTokenMiddleware(token: Array(token.utf8))) }
         routes.register(on: router)
+        clientRoutes.register(on: router)
         return router
     }
 

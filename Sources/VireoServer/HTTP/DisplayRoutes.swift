@@ -107,13 +107,16 @@ struct DisplayRoutes: Sendable {
         return .json(DisplayListing(set.info()[index]))
     }
 
+    /// A path index (display, client): digits only, since "+1", "0x1", " 1" and "-1" name nothing.
+    static func index(_ text: String) -> Int? {
+        guard !text.isEmpty, text.count <= maxIndexDigits, text.allSatisfy(\.isASCIIDigit) else { return nil }
+        return Int(text)
+    }
+
     /// The connected guest's displays and the parsed index; 503 with no guest, 404 for unknown or malformed indexes.
     func display(_ indexText: String) throws(APIError) -> (DisplaySet, Int) {
         guard let set = displays() else { throw .noGuest }
-        // Digits only: "+1", "0x1", " 1" and "-1" are not display names.
-        guard !indexText.isEmpty, indexText.count <= Self.maxIndexDigits, indexText.allSatisfy(\.isASCIIDigit),
-              let index = Int(indexText), index < set.count
-        else { throw .unknownDisplay("'\(indexText.prefix(32))'") }
+        guard let index = Self.index(indexText), index < set.count else { throw .unknownDisplay("'\(indexText.prefix(32))'") }
         return (set, index)
     }
 
