@@ -41,14 +41,18 @@ let package = Package(
         .target(name: "VirtioIOMMU", dependencies: [
             "Wire", "GuestMemory", "VireoLogging", .product(name: "Logging", package: "swift-log"),
         ]),
+        // The virtio-input device (keyboard + tablet): a queue-free model, keysym/scancode maps, bounded event queue.
+        .target(name: "VirtioInput", dependencies: [
+            "Wire", "VireoLogging", .product(name: "Logging", package: "swift-log"),
+        ]),
         // PNG export of display surfaces.
         .target(name: "DisplayPNG", dependencies: ["CPNG", "Display"]),
         // Screenshot testing: compare with masks and tolerance, template search, diff pictures. Pure, no I/O.
         .target(name: "DisplayCompare", dependencies: ["Display"]),
         // Server: vhost-user backend connections, listener, HTTP API.
         .target(name: "VireoServer", dependencies: [
-            "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU", "VirtioIOMMU", "Display",
-            "DisplayPNG", "DisplayCompare", .product(name: "Logging", package: "swift-log"),
+            "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU", "VirtioIOMMU", "VirtioInput",
+            "Display", "DisplayPNG", "DisplayCompare", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .executableTarget(name: "vireo-gpu", dependencies: [
@@ -82,11 +86,12 @@ let package = Package(
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "GuestMemory", "VireoSystem", "VireoTestSupport"]),
         .testTarget(name: "VirtioGPUTests", dependencies: ["VirtioGPU", "Display", "GuestMemory", "VireoSystem", "Wire"]),
         .testTarget(name: "VirtioIOMMUTests", dependencies: ["VirtioIOMMU", "GuestMemory", "VireoSystem", "Wire"]),
+        .testTarget(name: "VirtioInputTests", dependencies: ["VirtioInput", "Wire"]),
         .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display", "CPNG"]),
         .testTarget(name: "DisplayCompareTests", dependencies: ["DisplayCompare", "Display"]),
         .testTarget(name: "VireoServerTests", dependencies: [
             "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "VirtioIOMMU", "Display", "DisplayPNG",
-            "VireoSystem", "Wire", "GuestMemory", "DisplayCompare",
+            "VireoSystem", "Wire", "GuestMemory", "DisplayCompare", "VirtioInput",
         ]),
     ],
     swiftLanguageModes: [.v6]

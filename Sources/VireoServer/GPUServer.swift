@@ -2,6 +2,8 @@
 // backend program conventions expect; each connection's state is dropped when it ends, then the next is accepted.
 // With a ClientContext it also serves the client's virtio-iommu on a second socket: the two accept loops run on
 // their own threads, in either order, and share the context (one client at a time on each socket).
+// With an InputPort it serves the client's virtio-input on a third socket (its own accept loop and thread), and
+// `inputSink` is what display exporters (VNC) hand keyboard and pointer events to.
 import Display
 import Foundation
 import Logging
@@ -18,17 +20,26 @@ public final class GPUServer: Sendable {
     private let current = Mutex<GPUConnection?>(nil)
     private let connectionCount = Mutex<Int>(0)
     private let iommuConnectionCount = Mutex<Int>(0)
+    /// The client's virtio-input device (`--input-socket`); nil: user input has nowhere to go.
+    public let input: InputPort?
+    /// Where display exporters deliver the user's keyboard and pointer: the input device, or a sink that drops
+    /// events (logged once) when none is configured.
+    public let inputSink: any InputSink
+    private let inputConnectionCount = Mutex<Int>(0)
 
-    public init(config: ServerConfig, logger: Logger, client: ClientContext? = nil) {
+    public init(config: ServerConfig, logger: Logger, client: ClientContext? = nil, input: InputPort? = nil) {
         self.config = config
         self.logger = logger
         self.client = client
+        self.input = input
+        inputSink = input ?? DroppingInputSink(logger: logger)
     }
 
     /// The displays of the connected frontend (nil when none is connected).
     public var displays: DisplaySet? { current.withLock { $0?.displays } }
     public var connectionsServed: Int { connectionCount.withLock { $0 } }
     public var iommuConnectionsServed: Int { iommuConnectionCount.withLock { $0 } }
+    public var inputConnectionsServed: Int { inputConnectionCount.withLock { $0 } }
 
     /// Serves one already-connected socket until it closes.
     public func serve(socket: OwnedFD) {
@@ -69,11 +80,27 @@ public final class GPUServer: Sendable {
         }
     }
 
+    /// Serves one already-connected virtio-input socket until it closes (needs an InputPort).
+    public func serveInput(socket: OwnedFD) {
+        guard let input else { return logger.error("no virtio-input configured") }
+        let n = inputConnectionCount.withLock { $0 += 1; return $0 }
+        var log = logger
+        log[metadataKey: "input-connection"] = "\(n)"
+        do {
+            try InputConnection(socket: socket, config: config, logger: log, port: input, counters: counters).run()
+        } catch {
+            log.error("cannot serve virtio-input connection: \(error)")
+        }
+    }
+
     /// Accepts and serves connections one after another, forever (until the process ends).
     public func serve(listener: OwnedFD) { acceptLoop(listener, serve(socket:)) }
 
     /// The virtio-iommu's accept loop; run it on its own thread beside `serve(listener:)`.
     public func serveIOMMU(listener: OwnedFD) { acceptLoop(listener, serveIOMMU(socket:)) }
+
+    /// The virtio-input's accept loop; run it on its own thread beside `serve(listener:)`.
+    public func serveInput(listener: OwnedFD) { acceptLoop(listener, serveInput(socket:)) }
 
     private func acceptLoop(_ listener: OwnedFD, _ body: (OwnedFD) -> Void) {
         while true {

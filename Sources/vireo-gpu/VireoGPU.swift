@@ -19,6 +19,8 @@ struct VireoGPU: ParsableCommand {
             Example: vireo-gpu --socket-path /run/vgpu.sock --http 127.0.0.1:8080
             With --iommu-socket PATH it also serves a virtio-iommu (vhost-user-device, virtio id 23) for the same
             client; ring and buffer addresses are then IOVAs of --endpoint N.
+            With --input-socket PATH it also serves a virtio-input keyboard and tablet (QEMU -device
+            vhost-user-input-pci): the VNC clients' keys and pointer reach the guest through it.
             """,
         version: version)
 
@@ -64,6 +66,9 @@ struct VireoGPU: ParsableCommand {
     @Option(name: .customLong("endpoint"), help: "The GPU's endpoint id on the virtio-iommu (the id the guest's driver attaches; with QEMU, the GPU's PCI requester id). Default 0.")
     var endpoint: UInt32 = 0
 
+    @Option(name: .customLong("input-socket"), help: "Also serve a virtio-input keyboard and tablet (device 18, QEMU -device vhost-user-input-pci) on this unix socket: VNC clients' keys, pointer and clipboard text reach the guest through it.")
+    var inputSocket: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -84,6 +89,9 @@ struct VireoGPU: ParsableCommand {
         guard (0...10_000).contains(pollMicroseconds) else { throw ValidationError("--poll-us: 0...10000") }
         _ = try limits.resolve()
         if iommuSocket != nil, iommuSocket == socketPath { throw ValidationError("--iommu-socket must differ from --socket-path") }
+        if let inputSocket, inputSocket == socketPath || inputSocket == iommuSocket {
+            throw ValidationError("--input-socket must differ from --socket-path and --iommu-socket")
+        }
     }
 
     func displayModes() throws -> [DisplayMode] {
@@ -124,9 +132,10 @@ struct VireoGPU: ParsableCommand {
         if iommuSocket != nil {
             client = try ClientContext(endpoint: endpoint, limits: iommuLimits, logger: logger)
         }
-        let server = GPUServer(config: config, logger: logger, client: client)
+        let input = try inputSocket.map { _ in try InputPort(logger: logger) }
+        let server = GPUServer(config: config, logger: logger, client: client, input: input)
 
-        ShutdownHandler.install(socketPaths: [socketPath, iommuSocket].compactMap { $0 }, logger: logger)
+        ShutdownHandler.install(socketPaths: [socketPath, iommuSocket, inputSocket].compactMap { $0 }, logger: logger)
         if let http {
             var settings = HTTPAPISettings(address: try parseHTTPAddress(http))
             settings.token = try apiTokenFile.map(readToken)
@@ -145,6 +154,13 @@ struct VireoGPU: ParsableCommand {
             let listener = try UnixSocket.listen(path: iommuSocket)
             logger.info("virtio-iommu listening on \(iommuSocket) (GPU endpoint \(endpoint))")
             Thread { server.serveIOMMU(listener: listener) }.start()
+        }
+        if let inputSocket {
+            // Its own accept loop too: QEMU connects each vhost-user device's socket when it creates the device.
+            unlink(inputSocket)
+            let listener = try UnixSocket.listen(path: inputSocket)
+            logger.info("virtio-input listening on \(inputSocket)")
+            Thread { server.serveInput(listener: listener) }.start()
         }
         if let fd {
             server.serve(socket: OwnedFD(taking: fd))

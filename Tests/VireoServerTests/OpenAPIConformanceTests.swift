@@ -123,13 +123,21 @@ struct OpenAPIConformanceTests {
             ("GET", "/v1/clients?all=1", nil, auth, 400),
             ("GET", "/v1/clients/0", nil, auth, 200),
             ("GET", "/v1/clients/3", nil, auth, 404),
+            ("POST", "/v1/input/keys", Array(#"{"keysyms":[97,65293],"text":"hi"}"#.utf8), auth, 200),
+            ("POST", "/v1/input/keys", Array("nope".utf8), auth, 400),
+            ("POST", "/v1/input/keys?x=1", Array(#"{"text":"a"}"#.utf8), auth, 400),
+            ("POST", "/v1/input/keys", Array(#"{"text":"a"}"#.utf8), [:], 401),
+            ("POST", "/v1/input/keys", [UInt8](repeating: 0x20, count: 70_000), auth, 413),
         ]
         // A client with Vireo's own IOMMU, so every documented field is present and checked.
         var logger = Logger(label: "openapi-test")
         logger.logLevel = .critical
         let gpuServer = GPUServer(config: ServerConfig(), logger: logger,
                                   client: try ClientContext(endpoint: 3, logger: logger))
-        let problems = try await withAPI({ set }, clients: { gpuServer.clientReports() }, configure: { $0.token = "t0k"; $0.maxUploadBytes = 32_000 }) { api in
+        // A connected input device (a test frontend) for POST /v1/input/keys.
+        let input = try InputRig()
+        let problems = try await withAPI({ set }, clients: { gpuServer.clientReports() }, input: input.port,
+                                         configure: { $0.token = "t0k"; $0.maxUploadBytes = 32_000 }) { api in
             var problems: [String] = []
             var covered = Set<String>()
             var lastShot: String?
@@ -153,6 +161,10 @@ struct OpenAPIConformanceTests {
             let reply = try await request(api, "GET", "/v1/displays/0")
             #expect(reply.status == 503)
             #expect(doc.check(method: "GET", path: "/v1/displays/0", reply: reply).isEmpty)
+            // No input device: 503 as documented.
+            let keys = try await request(api, "POST", "/v1/input/keys", body: Array(#"{"text":"a"}"#.utf8))
+            #expect(keys.status == 503)
+            #expect(doc.check(method: "POST", path: "/v1/input/keys", reply: keys).isEmpty)
         }
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }

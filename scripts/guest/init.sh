@@ -9,6 +9,9 @@
 #   VIREO-GUEST error=WHAT ... end               something the harness should fail on
 #   VIREO-GUEST phase=1 ready                    whole frame written (one write)
 #   VIREO-GUEST phase=2 ready                    damage rectangles written, after the host sent "next"
+#   VIREO-GUEST input-caps ev=E abs=A rel=R led=L end   its capability bitmaps (hex, from sysfs)
+#   VIREO-GUEST input=eventN ready               a virtio-input device is there; its key events are echoed as
+#   VIREO-GUEST key code=C value=V end           one line per EV_KEY event (evdev code, 1 down, 0 up, 2 repeat)
 # Host commands (one line each): "next" (phase 2, once), "poweroff".
 /bin/busybox mkdir -p /proc /sys /dev /tmp /bin /sbin
 /bin/busybox --install -s /bin
@@ -54,6 +57,38 @@ echo "VIREO-GUEST fb name=$name size=$size stride=$stride end"
 echo "VIREO-GUEST iommu=$(ls /sys/class/iommu 2>/dev/null | tr '\n' ',')none end"
 if [ "$size" != "1280,800" ] || [ "$stride" != "5120" ]; then
     echo "VIREO-GUEST error=geometry size=$size stride=$stride want=1280,800/5120 end"
+fi
+
+# A virtio-input device (virtio id 18, e.g. QEMU's vhost-user-input-pci): echo its key events on the serial
+# line, one struct input_event (24 bytes on x86_64: timeval, type, code, value) per read.
+echo_input() {
+    while :; do
+        # shellcheck disable=SC2046 # twelve numbers on purpose
+        set -- $(dd bs=24 count=1 2>/dev/null | od -An -v -tu2)
+        if [ $# -lt 12 ]; then sleep 1; continue; fi
+        if [ "$9" = 1 ]; then echo "VIREO-GUEST key code=${10} value=${11} end"; fi
+    done < "/dev/input/$1"
+}
+if grep -qx 0x0012 /sys/bus/virtio/devices/*/device 2>/dev/null; then
+    ev=""
+    i=0
+    while [ -z "$ev" ] && [ "$i" -lt 50 ]; do
+        for e in /sys/class/input/event*; do
+            case "$(cat "$e/device/name" 2>/dev/null)" in
+                *[Vv]ireo*|*[Vv]irt[Ii][Oo]*) ev="${e##*/}" ;;
+            esac
+        done
+        [ -n "$ev" ] || sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -n "$ev" ] && [ -e "/dev/input/$ev" ]; then
+        caps="/sys/class/input/$ev/device/capabilities"
+        echo "VIREO-GUEST input-caps ev=$(cat "$caps/ev") abs=$(cat "$caps/abs") rel=$(cat "$caps/rel") led=$(cat "$caps/led") end"
+        echo_input "$ev" &
+        echo "VIREO-GUEST input=$ev ready"
+    else
+        echo "VIREO-GUEST error=no-input-event-device end"
+    fi
 fi
 
 sh /pattern.sh frame /dev/fb0 && echo "VIREO-GUEST phase=1 ready"

@@ -1,5 +1,5 @@
 // DisplayHTTPServer: the Hummingbird 2 HTTP API that lists the guest's displays, serves their pictures (PNG, PPM),
-// compares them with references and waits for pictures to appear. Routes are in DisplayRoutes*.swift; errors and
+// compares them with references and waits for pictures to appear, and types keys into the guest's input device. Routes are in DisplayRoutes*.swift; errors and
 // their JSON shape in APIError.swift; the API is documented in docs/api.md and docs/openapi.json.
 import Display
 import DisplayPNG
@@ -57,11 +57,12 @@ public struct DisplayHTTPServer: Sendable {
     }
 
     ///   - clients: the clients' limits and refusal counters (`GET /v1/clients`; `GPUServer.clientReports`).
+    ///   - input: the client's input device, for `POST /v1/input/keys` (nil: that route answers 503).
     public init(settings: HTTPAPISettings, displays: @escaping @Sendable () -> DisplaySet?,
-                clients: @escaping @Sendable () -> [ClientReport] = { [] }, logger: Logger) {
+                clients: @escaping @Sendable () -> [ClientReport] = { [] }, logger: Logger, input: InputPort? = nil) {
         self.settings = settings
         self.logger = logger
-        self.routes = DisplayRoutes(displays: displays, settings: settings)
+        self.routes = DisplayRoutes(displays: displays, settings: settings, input: input)
         self.clientRoutes = ClientRoutes(clients: clients)
     }
 

@@ -53,14 +53,17 @@ struct DisplayRoutes: Sendable {
 
     let displays: @Sendable () -> DisplaySet?
     let settings: HTTPAPISettings
+    /// The client's input device (`--input-socket`), for `POST /v1/input/keys`; nil: none configured.
+    let input: InputPort?
     var options: PNGOptions { settings.pngOptions }
     let encodesInFlight = SharedCounter()
     let waiters = SharedCounter()
     let shots = ShotStore()
 
-    init(displays: @escaping @Sendable () -> DisplaySet?, settings: HTTPAPISettings) {
+    init(displays: @escaping @Sendable () -> DisplaySet?, settings: HTTPAPISettings, input: InputPort? = nil) {
         self.displays = displays
         self.settings = settings
+        self.input = input
     }
 
     func register(on router: Router<some RequestContext>) {
@@ -86,6 +89,10 @@ struct DisplayRoutes: Sendable {
         }
         router.get("/v1/shots/:name") { _, context in
             try await self.storedShot(name: context.parameters.get("name") ?? "")
+        }
+        router.post("/v1/input/keys") { request, _ in
+            try QueryOptions(request.uri, allowed: []).checkNoneLeft()
+            return try await self.typeKeys(request: request)
         }
     }
 
