@@ -15,14 +15,17 @@ public final class InputPort: InputSink, Sendable {
     /// Signalled after events were queued; watched by the InputConnection's epoll.
     let eventsPending: OwnedFD
     private let logger: Logger
-    private let state = Mutex<(connections: Int, loggedDrop: Bool, dropped: UInt64)>((0, false, 0))
+    private let state: Mutex<(connections: Int, loggedDrop: Bool, dropped: UInt64)>
 
     public init(limits: InputLimits = InputLimits(), logger: Logger) throws {
+        // The throwing call comes before any stored property is set: Swift 6.3's release build crashes ("Found
+        // ownership error") on a throwing init that must destroy an already initialized Mutex.
+        eventsPending = try EventFD.make()
         var deviceLogger = logger
         deviceLogger[metadataKey: "device"] = "virtio-input"
         device = InputDevice(limits: limits, logger: deviceLogger)
-        eventsPending = try EventFD.make()
         self.logger = logger
+        state = Mutex((0, false, 0))
     }
 
     /// Whether an input frontend is connected now.
