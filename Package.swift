@@ -44,6 +44,10 @@ let package = Package(
         .target(name: "VirtioIOMMU", dependencies: [
             "Wire", "GuestMemory", "VireoLogging", .product(name: "Logging", package: "swift-log"),
         ]),
+        // The virtio-input device (keyboard + tablet): a queue-free model, keysym/scancode maps, bounded event queue.
+        .target(name: "VirtioInput", dependencies: [
+            "Wire", "VireoLogging", .product(name: "Logging", package: "swift-log"),
+        ]),
         // PNG export of display surfaces.
         .target(name: "DisplayPNG", dependencies: ["CPNG", "Display"]),
         // VNC export of each scanout (libvncserver): damage-driven mirror, cursor, auth, WebSocket, input hooks.
@@ -54,12 +58,12 @@ let package = Package(
         .target(name: "DisplayCompare", dependencies: ["Display"]),
         // Server: vhost-user backend connections, listener, HTTP API.
         .target(name: "VireoServer", dependencies: [
-            "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU", "VirtioIOMMU", "Display",
-            "DisplayPNG", "DisplayCompare", .product(name: "Logging", package: "swift-log"),
+            "VireoSystem", "Wire", "VhostUser", "GuestMemory", "Virtio", "VirtioGPU", "VirtioIOMMU", "VirtioInput",
+            "Display", "DisplayPNG", "DisplayCompare", .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .executableTarget(name: "vireo-gpu", dependencies: [
-            "VireoServer", "Display", "DisplayVNC", "VirtioIOMMU",
+            "VireoServer", "Display", "DisplayPNG", "DisplayVNC", "VirtioIOMMU",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -83,11 +87,17 @@ let package = Package(
         // Benchmarks: Vireo against QEMU's vhost-user-gpu backends (child processes), one driver for all.
         .executableTarget(name: "vireo-bench", dependencies: ["VireoTestSupport", "VhostUser", "Display", "DisplayPNG"],
                           path: "Benchmarks/vireo-bench"),
+        // The cost of DMA translation (virtio-iommu, IOTLB) on the frame path, MAP+UNMAP rates, lookup cost.
+        .executableTarget(name: "iommu-bench", dependencies: ["VireoTestSupport", "VireoServer", "VirtioIOMMU",
+                                                             "GuestMemory", "Display", "Wire",
+                                                             .product(name: "Logging", package: "swift-log")],
+                          path: "Benchmarks/iommu-bench"),
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "VireoSystem"]),
         .testTarget(name: "VirtioTests", dependencies: ["Virtio", "GuestMemory", "VireoSystem", "VireoTestSupport"]),
         .testTarget(name: "VirtioGPUTests", dependencies: ["VirtioGPU", "Display", "GuestMemory", "VireoSystem", "Wire"]),
         .testTarget(name: "VirtioIOMMUTests", dependencies: ["VirtioIOMMU", "GuestMemory", "VireoSystem", "Wire"]),
+        .testTarget(name: "VirtioInputTests", dependencies: ["VirtioInput", "Wire"]),
         .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display", "CPNG"]),
         .testTarget(name: "DisplayCompareTests", dependencies: ["DisplayCompare", "Display"]),
         .testTarget(name: "DisplayVNCTests", dependencies: [
@@ -96,7 +106,7 @@ let package = Package(
         ]),
         .testTarget(name: "VireoServerTests", dependencies: [
             "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "VirtioIOMMU", "Display", "DisplayPNG",
-            "VireoSystem", "Wire", "GuestMemory", "DisplayCompare",
+            "VireoSystem", "Wire", "GuestMemory", "DisplayCompare", "VirtioInput",
         ]),
     ],
     swiftLanguageModes: [.v6]

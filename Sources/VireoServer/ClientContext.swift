@@ -11,6 +11,8 @@ public final class ClientContext: Sendable {
     public let iommu: IOMMUDevice
     /// The GPU's endpoint id on `iommu` (what the guest's driver ATTACHes).
     public let endpoint: UInt32
+    /// The client's IOMMU limits (reported by `GET /v1/clients`).
+    public let limits: IOMMULimits
     /// Signalled by the IOMMU connection after a request succeeded (ATTACH, MAP, ...): the GPU connection retries
     /// queues that waited for a translation. Watched by the GPU connection's epoll.
     let mappingsChanged: OwnedFD
@@ -24,6 +26,7 @@ public final class ClientContext: Sendable {
         let configuration = IOMMUConfiguration(endpoints: [IOMMUEndpointConfig(id: endpoint)], limits: limits)
         iommu = IOMMUDevice(configuration: configuration, logger: logger)
         self.endpoint = endpoint
+        self.limits = limits
         maxPendingFaults = limits.maxPendingFaults
         mappingsChanged = try EventFD.make()
         faultsPending = try EventFD.make()

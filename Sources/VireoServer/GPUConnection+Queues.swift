@@ -66,6 +66,7 @@ extension GPUConnection {
             case .failure(let bad):
                 // One bad chain: give it back unused so the driver is not left waiting, and go on.
                 logger.warning("queue \(i): bad descriptor chain \(bad.head): \(bad.error)")
+                counters.count { $0.badChains &+= 1 }
                 try queue.pushUsed(head: bad.head, length: 0, dma: dma)
                 published = true
             }
@@ -90,12 +91,14 @@ extension GPUConnection {
             request = try chain.readRequest(dma: dma, limit: GPUDevice.maxRequestSize).bytes
         } catch {
             logger.warning("request unreadable: \(error)")
+            counters.count { $0.badChains &+= 1 }
             return 0
         }
         if sideChannel != nil, queueIndex == 0 { askFrontendBeforeCommand(request) }
         let result = device.handle(request: request, queue: queueIndex == 0 ? .control : .cursor, dma: dma,
                                    deferringPresents: true)
         forward(result.events)
+        countCommand(result.response)
         guard !result.response.isEmpty, chain.writableLength > 0 else { return 0 }
         do {
             let n = try chain.writeResponse(result.response, dma: dma)
@@ -105,7 +108,18 @@ extension GPUConnection {
             return n
         } catch {
             logger.warning("response unwritable: \(error)")
+            counters.count { $0.badChains &+= 1 }
             return 0
+        }
+    }
+
+    /// Counts the command, and its error response by name (the response starts with its le32 type).
+    private func countCommand(_ response: [UInt8]) {
+        let type = response.count >= 4 ? response.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) } : 0
+        let refusal = GPUResponseType(rawValue: type)?.errorName
+        counters.count { c in
+            c.gpuCommands &+= 1
+            if let refusal { c.gpuRefusals[refusal, default: 0] &+= 1 }
         }
     }
 }

@@ -24,9 +24,11 @@ public final class IOMMUConnection: VhostUserConnection, @unchecked Sendable {
     /// Bounds what is read of one request: the largest request (MAP) is 40 bytes; 4 KiB leaves room for padding.
     static let maxRequestSize = 4096
 
-    public init(socket: OwnedFD, config: ServerConfig, logger: Logger, client: ClientContext) throws {
+    public init(socket: OwnedFD, config: ServerConfig, logger: Logger, client: ClientContext,
+                counters: ClientCounters = ClientCounters()) throws {
         self.client = client
-        try super.init(socket: socket, config: config, logger: logger, queueCount: IOMMUConstants.queueCount)
+        try super.init(socket: socket, config: config, logger: logger, queueCount: IOMMUConstants.queueCount,
+                       counters: counters)
         try epoll.add(client.faultsPending, tag: Self.faultsPendingTag)
     }
 

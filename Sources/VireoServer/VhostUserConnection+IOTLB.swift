@@ -16,6 +16,7 @@ extension VhostUserConnection {
     func installIOTLBHandlers() {
         iotlb.missHandler = { [weak self] iova, access in self?.resolveMiss(iova, access) ?? false }
         iotlb.accessFailureHandler = { [weak self] iova, access in
+            self?.counters.count { $0.iotlbAccessFailures &+= 1 }
             self?.sendBackendIOTLB(IOTLBMessage(iova: iova, size: 1, userAddr: 0, perm: Self.perm(access),
                                                 type: .accessFail))
         }
@@ -37,6 +38,7 @@ extension VhostUserConnection {
     /// socket. Any other message ends the wait; it is handled after the current kick.
     func resolveMiss(_ iova: UInt64, _ access: DMAAccess) -> Bool {
         guard backendChannel != nil else { return false }
+        counters.count { $0.iotlbMisses &+= 1 }
         sendBackendIOTLB(IOTLBMessage(iova: iova, size: 1, userAddr: 0, perm: Self.perm(access), type: .miss))
         // While a vhost-user message is being handled the frontend waits for our reply and cannot answer.
         guard processingKick else { return false }
@@ -52,6 +54,7 @@ extension VhostUserConnection {
             dispatch(message)
             if iotlb.covers(iova) { return true }   // a permission refusal is then the caller's answer
         }
+        counters.count { $0.iotlbMissesUnanswered &+= 1 }
         logger.warning("IOTLB miss at 0x\(String(iova, radix: 16)) (\(access)) not answered within \(Self.missTimeout) s")
         return false
     }

@@ -22,8 +22,9 @@ extension GPUDevice {
             throw .invalidParameter("transfer needs backing bytes \(c.offset)+\(span), resource \(res.id) " +
                                     "has \(backing.totalLength)")
         }
+        let resolved: ResolvedBacking
         do throws(GuestMemoryError) {
-            try backing.checkReadable(offset: c.offset, length: span, dma: dma)
+            resolved = try backing.resolve(offset: c.offset, length: span, dma: dma)
         } catch {
             throw .invalidParameter("backing of resource \(res.id) is no longer readable: \(error)")
         }
@@ -34,19 +35,19 @@ extension GPUDevice {
                 if c.r.x == 0 && c.r.width == res.width {
                     // Full-width rows are contiguous on both sides: one copy.
                     let out = UnsafeMutableRawBufferPointer(rebasing: px[dstStart..<dstStart + Int(span)])
-                    try backing.copy(from: c.offset, into: out, dma: dma)
+                    try resolved.copy(from: c.offset, into: out, memory: dma.memory)
                 } else {
                     for row in 0..<Int(c.r.height) {
                         let dst = dstStart + row * res.stride
                         let out = UnsafeMutableRawBufferPointer(rebasing: px[dst..<dst + Int(rowBytes)])
-                        try backing.copy(from: c.offset + UInt64(row) * stride, into: out, dma: dma)
+                        try resolved.copy(from: c.offset + UInt64(row) * stride, into: out, memory: dma.memory)
                     }
                 }
             } catch { failure = error }
         }
         if let failure {
-            // Only reachable when an IOMMU mapping vanished between the check and the copy.
-            throw .invalidParameter("backing of resource \(res.id) changed during the transfer: \(failure)")
+            // Not reachable: the pieces were checked against guest memory when resolved.
+            throw .invalidParameter("backing of resource \(res.id) unreadable during the transfer: \(failure)")
         }
     }
 }

@@ -53,6 +53,21 @@ public enum GPUResponseType: UInt32, Sendable {
     case errInvalidParameter = 0x1205    // VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER
 }
 
+extension GPUResponseType {
+    /// The spec's name of an error response (for counters and logs); nil for OK responses.
+    public var errorName: String? {
+        switch self {
+        case .errUnspec: "VIRTIO_GPU_RESP_ERR_UNSPEC"
+        case .errOutOfMemory: "VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY"
+        case .errInvalidScanoutID: "VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID"
+        case .errInvalidResourceID: "VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID"
+        case .errInvalidContextID: "VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID"
+        case .errInvalidParameter: "VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER"
+        default: nil
+        }
+    }
+}
+
 /// Header flags (`virtio_gpu_ctrl_hdr.flags`).
 public enum GPUFlags {
     public static let fence: UInt32 = 1 << 0          // VIRTIO_GPU_FLAG_FENCE

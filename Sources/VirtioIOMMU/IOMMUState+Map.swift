@@ -61,18 +61,19 @@ extension IOMMUState {
     }
 
     mutating func unmap(_ req: UnmapRequest) throws(IOMMURequestError) {
-        let indices = try validateUnmap(req)
-        guard !indices.isEmpty else { return }
+        let (from, to) = try validateUnmap(req)
+        guard from < to else { return }
         var freed: UInt64 = 0
-        for m in domains[req.domain]!.mappings.remove(indices) { freed += m.range.sizeMinusOne + 1 }
+        let removed = domains[req.domain]!.mappings.remove(from: from, to: to)
+        for m in removed { freed += m.range.sizeMinusOne + 1 }
         domains[req.domain]!.mappedBytes -= freed
         mappedBytes -= freed
-        mappingCount -= indices.count
+        mappingCount -= removed.count
     }
 
-    /// The indices of the mappings to remove. (A separate function, so no copy of the table outlives it and the
+    /// The positions of the mappings to remove. (A separate function, so no copy of the table outlives it and the
     /// removal happens in place.)
-    private func validateUnmap(_ req: UnmapRequest) throws(IOMMURequestError) -> Range<Int> {
+    private func validateUnmap(_ req: UnmapRequest) throws(IOMMURequestError) -> (MappingTable.Position, MappingTable.Position) {
         // IOMMU-6.5: reserved not zero: "MAY set the request status to VIRTIO_IOMMU_S_INVAL" (done, unmapping
         // nothing).
         guard req.reserved.allSatisfy({ $0 == 0 }) else { throw .reservedNotZero(.unmap) }
@@ -88,7 +89,7 @@ extension IOMMUState {
         // SHOULD NOT remove any mapping". Otherwise every mapping in the range goes; unmapped parts are fine.
         switch domain.mappings.plan(unmapping: range) {
         case .split(let m): throw .splitsMapping(m.range)
-        case .remove(let r): return r
+        case .remove(let from, let to): return (from, to)
         }
     }
 

@@ -14,6 +14,10 @@ extension IOMMUState {
         guard let request = IOVARange(start: iova, length: length) else {
             return try refuse(.mapping, id, access, iova, length, "access wraps past 2^64")
         }
+        // The common case first, in two lookups: attached (so managed: ATTACH checks that) to a translating domain.
+        if let domainID = attachment[id], let domain = domains[domainID], !domain.bypass {
+            return try walk(domain.mappings, endpoint: id, request: request, access: access)
+        }
         // An endpoint this IOMMU does not manage has no state to consult: an internal error, reason UNKNOWN.
         guard let endpoint = endpoints[id] else {
             return try refuse(.unknown, id, access, iova, length, "endpoint is not managed by this IOMMU")
@@ -40,13 +44,13 @@ extension IOMMUState {
                                access: IOMMUAccess) throws(TranslateFailure) -> [GuestRange] {
         var out: [GuestRange] = []
         var address = request.first
-        var i = table.firstIndex(endingAtOrAfter: address)
+        var i = table.firstPosition(endingAtOrAfter: address)
         while true {
             let remainingMinusOne = request.last - address
-            guard i < table.count, table.entries[i].range.first <= address else {
+            guard i < table.end, table[i].range.first <= address else {
                 return try refuse(.mapping, id, access, address, remainingMinusOne + 1, "not mapped")
             }
-            let m = table.entries[i]
+            let m = table[i]
             // IOMMU-6.4: "The device MUST NOT allow writes to a range mapped without VIRTIO_IOMMU_MAP_F_WRITE"; reads
             // need VIRTIO_IOMMU_MAP_F_READ (write-only mappings are not readable: the MAY is not taken).
             let needed: IOMMUMapFlags = access == .read ? .read : .write
@@ -70,7 +74,7 @@ extension IOMMUState {
             }
             if takeMinusOne == remainingMinusOne { return out }
             address += takeMinusOne + 1                        // <= request.last: no wrap
-            i += 1
+            i = table.position(after: i)
         }
     }
 

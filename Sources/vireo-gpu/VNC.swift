@@ -4,7 +4,6 @@ import Display
 import DisplayVNC
 import Foundation
 import Logging
-import Synchronization
 import VireoServer
 
 /// `--vnc`: HOST:PORT, PORT (loopback) or none.
@@ -41,26 +40,9 @@ func readVNCPassword(_ path: String) throws -> String {
     return password
 }
 
-/// Input from viewers while no input device is wired: dropped, and said so once.
-final class DroppedInput: InputSink {
-    private let logger: Logger
-    private let told = Atomic<Bool>(false)
-    init(logger: Logger) { self.logger = logger }
-    private func drop() {
-        if !told.exchange(true, ordering: .relaxed) {
-            logger.notice("VNC keyboard/pointer input is dropped: no input device is connected")
-        }
-    }
-    func keysym(_ keysym: UInt32, down: Bool) { drop() }
-    func scancode(_ scancode: UInt32, keysym: UInt32, down: Bool) { drop() }
-    func pointer(scanout: Int, x: Int, y: Int, width: Int, height: Int, buttons: UInt8) { drop() }
-    func clipboardText(_ text: String) { drop() }
-}
-
 /// Starts a VNC server for each scanout; they live as long as the process.
 func startVNC(address: VNCAddress, modes: [DisplayMode], password: String?, websocketPort: Int?,
               tlsCertificate: String?, tlsKey: String?, server: GPUServer, logger: Logger) throws -> [VNCServer] {
-    let input = DroppedInput(logger: logger)
     if password == nil && !["127.0.0.1", "localhost"].contains(address.host) && !address.host.hasPrefix("127.") {
         logger.warning("VNC on \(address.host) without --vnc-password-file: anyone who can reach it sees the screen")
     }
@@ -73,7 +55,8 @@ func startVNC(address: VNCAddress, modes: [DisplayMode], password: String?, webs
         configuration.desktopName = "Vireo scanout \(index)"
         configuration.blankWidth = mode.width
         configuration.blankHeight = mode.height
-        let vnc = try VNCServer(scanout: index, configuration: configuration, input: input, logger: logger,
+        // The client's virtio-input device (--input-socket), or a sink that drops events and says so once.
+        let vnc = try VNCServer(scanout: index, configuration: configuration, input: server.inputSink, logger: logger,
                                 displays: { server.displays })
         try vnc.start()
         return vnc

@@ -1,6 +1,7 @@
 // vireo-gpu: the drop-in vhost-user GPU backend (QEMU vhost-user.rst "Backend program conventions").
 import ArgumentParser
 import Display
+import DisplayPNG
 import Foundation
 import Logging
 import VireoServer
@@ -19,6 +20,8 @@ struct VireoGPU: ParsableCommand {
             With --vnc, scanout N is served on PORT+N (and on WebSocket PORT+N with --vnc-websocket).
             With --iommu-socket PATH it also serves a virtio-iommu (vhost-user-device, virtio id 23) for the same
             client; ring and buffer addresses are then IOVAs of --endpoint N.
+            With --input-socket PATH it also serves a virtio-input keyboard and tablet (QEMU -device
+            vhost-user-input-pci): the VNC clients' keys and pointer reach the guest through it.
             """,
         version: version)
 
@@ -61,17 +64,14 @@ struct VireoGPU: ParsableCommand {
     @Option(name: .customLong("api-token-file"), help: "Require 'Authorization: Bearer TOKEN' on the HTTP API; the token is this file's first line.")
     var apiTokenFile: String?
 
+    @Option(name: .customLong("png-compression"), help: "Screenshots' PNG preset unless a request names one: fast (level 1, for polling), compact (zlib 6 after a per-row filter choice: QEMU-sized files, the default) or small (libpng's adaptive filters).")
+    var pngCompression: String = "compact"
+
     @Option(name: .customLong("max-upload"), help: "Largest reference or needle PNG the HTTP API accepts (bytes, or with K/M).")
     var maxUpload: String = "32M"
 
-    @Option(name: .customLong("memory-quota"), help: "Host memory for resources per connection, in MiB.")
-    var memoryQuotaMiB: UInt64 = 256
-
-    @Option(name: .customLong("max-resources"), help: "Most resources per connection.")
-    var maxResources: Int = 4096
-
-    @Option(name: .customLong("max-backing-entries"), help: "Most backing entries in one RESOURCE_ATTACH_BACKING.")
-    var maxBackingEntries: UInt32 = 16384
+    @OptionGroup(title: "Client limits")
+    var limits: ClientLimitOptions
 
     @Option(name: .customLong("poll-us"), help: "Busy-poll the ring this many microseconds after each kick's work, and spin as long for display replies, before sleeping (0: off; costs CPU while spinning).")
     var pollMicroseconds: Int = ServerConfig().pollMicroseconds
@@ -82,11 +82,8 @@ struct VireoGPU: ParsableCommand {
     @Option(name: .customLong("endpoint"), help: "The GPU's endpoint id on the virtio-iommu (the id the guest's driver attaches; with QEMU, the GPU's PCI requester id). Default 0.")
     var endpoint: UInt32 = 0
 
-    @Option(name: .customLong("iommu-max-mappings"), help: "Most live virtio-iommu mappings (past it MAP answers NOMEM).")
-    var iommuMaxMappings: Int = IOMMULimits().maxMappings
-
-    @Option(name: .customLong("iommu-max-mapped-mib"), help: "Most guest memory mapped through the virtio-iommu, in MiB (past it MAP answers NOMEM).")
-    var iommuMaxMappedMiB: UInt64 = IOMMULimits().maxMappedBytes >> 20
+    @Option(name: .customLong("input-socket"), help: "Also serve a virtio-input keyboard and tablet (device 18, QEMU -device vhost-user-input-pci) on this unix socket: VNC clients' keys, pointer and clipboard text reach the guest through it.")
+    var inputSocket: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -115,15 +112,15 @@ struct VireoGPU: ParsableCommand {
             throw ValidationError("cannot read \(path)")
         }
         _ = try parseSize(maxUpload)
-        guard memoryQuotaMiB > 0, memoryQuotaMiB <= 1 << 20 else { throw ValidationError("--memory-quota out of range") }
-        guard (0...10_000).contains(pollMicroseconds) else { throw ValidationError("--poll-us: 0...10000") }
-        guard maxResources > 0 else { throw ValidationError("--max-resources must be positive") }
-        guard (1...16384).contains(maxBackingEntries) else { throw ValidationError("--max-backing-entries: 1...16384") }
-        guard iommuMaxMappings > 0 else { throw ValidationError("--iommu-max-mappings must be positive") }
-        guard iommuMaxMappedMiB > 0, iommuMaxMappedMiB <= 1 << 30 else {
-            throw ValidationError("--iommu-max-mapped-mib out of range")
+        guard PNGOptions.preset(named: pngCompression) != nil else {
+            throw ValidationError("--png-compression \(pngCompression): expected one of \(PNGOptions.presets.map(\.name).joined(separator: ", "))")
         }
+        guard (0...10_000).contains(pollMicroseconds) else { throw ValidationError("--poll-us: 0...10000") }
+        _ = try limits.resolve()
         if iommuSocket != nil, iommuSocket == socketPath { throw ValidationError("--iommu-socket must differ from --socket-path") }
+        if let inputSocket, inputSocket == socketPath || inputSocket == iommuSocket {
+            throw ValidationError("--input-socket must differ from --socket-path and --iommu-socket")
+        }
     }
 
     func displayModes() throws -> [DisplayMode] {
@@ -157,24 +154,22 @@ struct VireoGPU: ParsableCommand {
         let logger = Logger(label: "vireo-gpu")
         var config = ServerConfig()
         config.displays = try displayModes()
-        config.limits.hostMemoryQuota = memoryQuotaMiB << 20
-        config.limits.maxResources = maxResources
-        config.limits.maxBackingEntries = maxBackingEntries
+        let (gpuLimits, iommuLimits) = try limits.resolve()
+        config.limits = gpuLimits
         config.pollMicroseconds = pollMicroseconds
         var client: ClientContext?
         if iommuSocket != nil {
-            var limits = IOMMULimits()
-            limits.maxMappings = iommuMaxMappings
-            limits.maxMappedBytes = iommuMaxMappedMiB << 20
-            client = try ClientContext(endpoint: endpoint, limits: limits, logger: logger)
+            client = try ClientContext(endpoint: endpoint, limits: iommuLimits, logger: logger)
         }
-        let server = GPUServer(config: config, logger: logger, client: client)
+        let input = try inputSocket.map { _ in try InputPort(logger: logger) }
+        let server = GPUServer(config: config, logger: logger, client: client, input: input)
 
-        ShutdownHandler.install(socketPaths: [socketPath, iommuSocket].compactMap { $0 }, logger: logger)
+        ShutdownHandler.install(socketPaths: [socketPath, iommuSocket, inputSocket].compactMap { $0 }, logger: logger)
         if let http {
             var settings = HTTPAPISettings(address: try parseHTTPAddress(http))
             settings.token = try apiTokenFile.map(readToken)
             settings.maxUploadBytes = try parseSize(maxUpload)
+            settings.pngOptions = PNGOptions.preset(named: pngCompression) ?? .compact
             if !isLoopback(settings.address) && settings.token == nil {
                 logger.warning("HTTP API on a non-loopback address without --api-token-file: anyone who can reach it sees the screen")
             }
@@ -199,6 +194,13 @@ struct VireoGPU: ParsableCommand {
             let listener = try UnixSocket.listen(path: iommuSocket)
             logger.info("virtio-iommu listening on \(iommuSocket) (GPU endpoint \(endpoint))")
             Thread { server.serveIOMMU(listener: listener) }.start()
+        }
+        if let inputSocket {
+            // Its own accept loop too: QEMU connects each vhost-user device's socket when it creates the device.
+            unlink(inputSocket)
+            let listener = try UnixSocket.listen(path: inputSocket)
+            logger.info("virtio-input listening on \(inputSocket)")
+            Thread { server.serveInput(listener: listener) }.start()
         }
         if let fd {
             server.serve(socket: OwnedFD(taking: fd))

@@ -219,8 +219,14 @@ struct Screenshot: ParsableCommand {
     @Flag(name: .long, help: "Draw the guest's cursor into the picture.")
     var cursor = false
 
+    @Option(name: .customLong("compression"), help: "PNG preset: fast, compact or small (default: the server's --png-compression).")
+    var compression: String?
+
     func validate() throws {
         try server.validateDisplay()
+        if let compression, !["fast", "compact", "small"].contains(compression) {
+            throw ValidationError("--compression \(compression): expected fast, compact or small")
+        }
         if let waitSettled { _ = try parseDuration(waitSettled, option: "--wait-settled") }
         _ = try parseDuration(timeout, option: "--timeout")
         if let region { _ = try checkRect(region, option: "--region") }
@@ -235,6 +241,7 @@ struct Screenshot: ParsableCommand {
         if waitSettled != nil || afterFrame != nil { query.append(("timeout_ms", String(timeoutMs))) }
         if let region { query.append(("region", region)) }
         if cursor { query.append(("cursor", "true")) }
+        if let compression { query.append(("compression", compression)) }
         let ext = output.lowercased().hasSuffix(".ppm") ? "ppm" : "png"
         let reply = try perform(client, "GET", "/v1/displays/\(server.display)/screenshot.\(ext)\(queryString(query))",
                                 timeout: Double(timeoutMs) / 1000 + 15, json: server.json)

@@ -174,6 +174,22 @@ struct StripEncoderTests {
         }
     }
 
+    @Test("the SCREEN filter chooses per row: smaller than NONE, SUB or UP alone at the same level, pixels exact")
+    func screenFilterChoosesPerRow() throws {
+        // Bars (UP wins), a vertical ramp (SUB wins) and desktop rows stacked: no single filter suits them all.
+        let bars = TestImages.colourBars(width: 640, height: 160), ramps = TestImages.ramps(width: 640, height: 160)
+        let desk = StripImages.frame(width: 640, height: 160, kind: "desktop")
+        let pixels = bars.pixels + ramps.pixels + desk.pixels
+        let frame = Frame(width: 640, height: 480, pixels: pixels, frameCounter: 0)
+        func size(_ f: PNGFilter) throws -> Int {
+            try PNGEncoder.encode(frame, options: PNGOptions(zlibLevel: 6, filter: f, strategy: .default, threads: 1)).count
+        }
+        let screen = try size(.screen)
+        for single in [PNGFilter.none, .sub, .up] { #expect(screen < (try size(single)), "SCREEN \(screen) vs \(single)") }
+        let png = try PNGEncoder.encode(frame, options: .compact)
+        #expect(try PNGDecoder.decodeRGBA(png, maxPixels: noLimit).rgba == StripImages.expectedRGBA(frame))
+    }
+
     @Test("rows after incompressible ones are compressed again (stored batches probe the real level)")
     func incompressibleThenDesktop() throws {
         for threads in [1, 2] {

@@ -127,7 +127,7 @@ final class RunningBackend: @unchecked Sendable {
     let bin: URL
     private var nextID: UInt32 = 1
 
-    init(display: String = "64x48", token: String? = nil, unix: Bool = true) throws {
+    init(display: String = "64x48", token: String? = nil, unix: Bool = true, extraArguments: [String] = []) throws {
         bin = try productsDirectory()
         dir = NSTemporaryDirectory() + "vireo-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -140,6 +140,7 @@ final class RunningBackend: @unchecked Sendable {
             try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
             args += ["--api-token-file", tokenFile]
         }
+        args += extraArguments
         pid = try spawn(bin.appendingPathComponent("vireo-gpu").path, args, stderr: dir + "/vireo-gpu.log")
         bench = try GPUTestBench(connectingTo: dir + "/gpu.sock")
     }

@@ -29,11 +29,11 @@ final class IOMMURig: @unchecked Sendable {
     var driver: IOMMUGuestDriver!
     let readOnlyPage: UInt64
 
-    init() throws {
+    init(limits: IOMMULimits = IOMMULimits()) throws {
         ram = try GuestRAM()
         var logger = Logger(label: "vireo-test")
         logger.logLevel = ProcessInfo.processInfo.environment["VIREO_TEST_LOG"] != nil ? .debug : .critical
-        client = try ClientContext(endpoint: Self.endpoint, logger: logger)
+        client = try ClientContext(endpoint: Self.endpoint, limits: limits, logger: logger)
         bench = try GPUTestBench(ram: ram, setup: false, client: client)
         readOnlyPage = ram.allocate(4096)
     }

@@ -2,6 +2,7 @@
 // content type and JSON body (schemas with required fields, types and no undocumented fields) match the document.
 import Display
 import Foundation
+import Logging
 import Testing
 import VireoServer
 
@@ -101,6 +102,8 @@ struct OpenAPIConformanceTests {
             ("GET", "/v1/displays/7", nil, auth, 404),
             ("GET", "/v1/displays/0/screenshot.png?region=1,1,5,5&cursor=true", nil, auth, 200),
             ("GET", "/v1/displays/0/screenshot.png?region=1,1,500,5", nil, auth, 400),
+            ("GET", "/v1/displays/0/screenshot.png?compression=fast", nil, auth, 200),
+            ("GET", "/v1/displays/0/screenshot.png?compression=zip", nil, auth, 400),
             ("GET", "/v1/displays/0/screenshot.png?after_frame=99&timeout_ms=50", nil, auth, 408),
             ("GET", "/v1/displays/1/screenshot.png", nil, auth, 409),
             ("GET", "/v1/displays/0/screenshot.ppm?wait=settled&quiet_ms=1", nil, auth, 200),
@@ -115,8 +118,30 @@ struct OpenAPIConformanceTests {
             ("POST", "/v1/displays/0/wait-for?area=60,60,10,10", needle, auth, 400),
             ("GET", "/v1/shots/424242.png", nil, auth, 404),
             ("GET", "/v1/nothing", nil, auth, 404),
+            ("GET", "/v1/clients", nil, auth, 200),
+            ("GET", "/v1/clients", nil, [:], 401),
+            ("GET", "/v1/clients?all=1", nil, auth, 400),
+            ("GET", "/v1/clients/0", nil, auth, 200),
+            ("GET", "/v1/clients/3", nil, auth, 404),
+            ("POST", "/v1/clients/0/dma-check", Array(#"{"access":"read","address":4096}"#.utf8), auth, 503),
+            ("POST", "/v1/clients/0/dma-check", Array(#"{"access":"sideways"}"#.utf8), auth, 400),
+            ("POST", "/v1/clients/9/dma-check", Array(#"{"access":"read","address":4096}"#.utf8), auth, 404),
+            ("POST", "/v1/input/keys", Array(#"{"keysyms":[97,65293],"text":"hi"}"#.utf8), auth, 200),
+            ("POST", "/v1/input/keys", Array("nope".utf8), auth, 400),
+            ("POST", "/v1/input/keys?x=1", Array(#"{"text":"a"}"#.utf8), auth, 400),
+            ("POST", "/v1/input/keys", Array(#"{"text":"a"}"#.utf8), [:], 401),
+            ("POST", "/v1/input/keys", [UInt8](repeating: 0x20, count: 70_000), auth, 413),
         ]
-        let problems = try await withAPI({ set }, configure: { $0.token = "t0k"; $0.maxUploadBytes = 32_000 }) { api in
+        // A client with Vireo's own IOMMU, so every documented field is present and checked.
+        var logger = Logger(label: "openapi-test")
+        logger.logLevel = .critical
+        let gpuServer = GPUServer(config: ServerConfig(), logger: logger,
+                                  client: try ClientContext(endpoint: 3, logger: logger))
+        // A connected input device (a test frontend) for POST /v1/input/keys.
+        let input = try InputRig()
+        let problems = try await withAPI({ set }, clients: { gpuServer.clientReports() }, input: input.port,
+                                         checkDMA: { gpuServer.checkDMA($0) },
+                                         configure: { $0.token = "t0k"; $0.maxUploadBytes = 32_000 }) { api in
             var problems: [String] = []
             var covered = Set<String>()
             var lastShot: String?
@@ -140,6 +165,10 @@ struct OpenAPIConformanceTests {
             let reply = try await request(api, "GET", "/v1/displays/0")
             #expect(reply.status == 503)
             #expect(doc.check(method: "GET", path: "/v1/displays/0", reply: reply).isEmpty)
+            // No input device: 503 as documented.
+            let keys = try await request(api, "POST", "/v1/input/keys", body: Array(#"{"text":"a"}"#.utf8))
+            #expect(keys.status == 503)
+            #expect(doc.check(method: "POST", path: "/v1/input/keys", reply: keys).isEmpty)
         }
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }

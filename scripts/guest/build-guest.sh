@@ -24,11 +24,14 @@ while [[ $# -gt 0 ]]; do
 done
 
 # Modules the guest asks for by name; modules.dep supplies the rest (virtio_ring, virtio, virtio_pci_*_dev,
-# virtio_dma_buf, drm, drm_shmem_helper, drm_kms_helper, ...).
-wanted=(virtio_pci virtio_gpu)
+# virtio_dma_buf, drm, drm_shmem_helper, drm_kms_helper, ...). virtio_input and evdev: a vhost-user input device
+# (QEMU vhost-user-input-pci) appears as /dev/input/event*, which init.sh echoes on the serial line.
+wanted=(virtio_pci virtio_gpu virtio_input evdev)
+# Every module any --kernel mode asks for (the kernel cache keeps their closure).
+all_wanted=(virtio_pci virtio_gpu virtio_iommu virtio_input evdev)
 case "$kernel" in
     6.1) ;;
-    6.12) wanted=(virtio_pci virtio_iommu virtio_gpu) ;;   # the IOMMU must probe before the GPU
+    6.12) wanted=(virtio_pci virtio_iommu virtio_gpu virtio_input evdev) ;;   # the IOMMU must probe before the GPU
     *) vireo_die "--kernel must be 6.1 or 6.12, not '${kernel}'" ;;
 esac
 
@@ -54,9 +57,17 @@ resolve_kernel() {
 # depmod), so depmod runs here on the unpacked tree.
 fetch_kernel() {
     kdir="${VIREO_CACHE}/guest/${kpkg}_${kver//[:~+]/_}"
-    if [[ -f "${kdir}/ready" ]]; then return 0; fi
-    vireo_log "fetching ${kpkg} ${kver}"
-    rm -rf "${kdir}"
+    local update=""
+    if [[ -f "${kdir}/ready" ]]; then
+        cache_has_all_modules && return 0
+        # A cache made before more modules were wanted: add the missing ones, change nothing else (other runs
+        # may be using this kernel and their initramfs right now).
+        update=1
+        vireo_log "adding modules to the cached ${kpkg} ${kver}"
+    else
+        vireo_log "fetching ${kpkg} ${kver}"
+        rm -rf "${kdir}"
+    fi
     mkdir -p "${kdir}/root/boot"
     local tmp deb kmods krel m
     tmp="$(mktemp -d "${VIREO_CACHE}/guest/unpack.XXXXXX")"
@@ -68,21 +79,34 @@ fetch_kernel() {
     krel="$(basename "$kmods")"
     # depmod -b wants BASE/lib/modules/KREL; Debian 12 packages use lib/, newer ones usr/lib/.
     depmod -b "${kmods%/lib/modules/*}" "$krel"
-    cp "${tmp}"/root/boot/vmlinuz-* "${kdir}/root/boot/"
-    mkdir -p "${kdir}/root/modules"
-    cp "${kmods}/modules.dep" "${kmods}/modules.builtin" "${kdir}/root/modules/"
+    if [[ -z "$update" ]]; then
+        cp "${tmp}"/root/boot/vmlinuz-* "${kdir}/root/boot/"
+        mkdir -p "${kdir}/root/modules"
+        cp "${kmods}/modules.dep" "${kmods}/modules.builtin" "${kdir}/root/modules/"
+    fi
     # Copy the closure of every module any --kernel mode asks for, keeping modules.dep's relative paths.
     moddir="$kmods"
     local save=("${wanted[@]}")
-    wanted=(virtio_pci virtio_gpu virtio_iommu)
+    wanted=("${all_wanted[@]}")
     resolve_modules optional
     wanted=("${save[@]}")
     for m in "${modlist[@]}"; do
+        [[ -f "${kdir}/root/modules/${m}" ]] && continue
         mkdir -p "${kdir}/root/modules/$(dirname "$m")"
-        cp "${kmods}/${m}" "${kdir}/root/modules/${m}"
+        cp "${kmods}/${m}" "${kdir}/root/modules/${m}.tmp"
+        mv "${kdir}/root/modules/${m}.tmp" "${kdir}/root/modules/${m}"
     done
     rm -rf "$tmp"
     echo "${kpkg} ${kver} ${krel}" > "${kdir}/ready"
+}
+
+# True when the cached kernel has every module of all_wanted that the kernel has as a module.
+cache_has_all_modules() {
+    local n
+    for n in "${all_wanted[@]}"; do
+        grep -q "/${n//_/[-_]}\.ko[^:]*:" "${kdir}/root/modules/modules.dep" || continue   # built in, or absent
+        [[ -n "$(find "${kdir}/root/modules" -name "${n//_/[-_]}.ko*" -print -quit)" ]] || return 1
+    done
 }
 
 # Sets modlist (load order, deps first) from ${moddir}/modules.dep for the names in wanted.

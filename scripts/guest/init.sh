@@ -9,7 +9,11 @@
 #   VIREO-GUEST error=WHAT ... end               something the harness should fail on
 #   VIREO-GUEST phase=1 ready                    whole frame written (one write)
 #   VIREO-GUEST phase=2 ready                    damage rectangles written, after the host sent "next"
-# Host commands (one line each): "next" (phase 2, once), "poweroff".
+#   VIREO-GUEST input-caps ev=E abs=A rel=R led=L end   its capability bitmaps (hex, from sysfs)
+#   VIREO-GUEST input=eventN ready               a virtio-input device is there; its key events are echoed as
+#   VIREO-GUEST key code=C value=V end           one line per EV_KEY event (evdev code, 1 down, 0 up, 2 repeat)
+# Host commands (one line each): "next" (phase 2, once), "faults" (print the IOMMU faults the kernel logged as
+#   "VIREO-GUEST iommu-fault ... end" lines, then "VIREO-GUEST faults done"), "poweroff".
 /bin/busybox mkdir -p /proc /sys /dev /tmp /bin /sbin
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin
@@ -56,6 +60,38 @@ if [ "$size" != "1280,800" ] || [ "$stride" != "5120" ]; then
     echo "VIREO-GUEST error=geometry size=$size stride=$stride want=1280,800/5120 end"
 fi
 
+# A virtio-input device (virtio id 18, e.g. QEMU's vhost-user-input-pci): echo its key events on the serial
+# line, one struct input_event (24 bytes on x86_64: timeval, type, code, value) per read.
+echo_input() {
+    while :; do
+        # shellcheck disable=SC2046 # twelve numbers on purpose
+        set -- $(dd bs=24 count=1 2>/dev/null | od -An -v -tu2)
+        if [ $# -lt 12 ]; then sleep 1; continue; fi
+        if [ "$9" = 1 ]; then echo "VIREO-GUEST key code=${10} value=${11} end"; fi
+    done < "/dev/input/$1"
+}
+if grep -qx 0x0012 /sys/bus/virtio/devices/*/device 2>/dev/null; then
+    ev=""
+    i=0
+    while [ -z "$ev" ] && [ "$i" -lt 50 ]; do
+        for e in /sys/class/input/event*; do
+            case "$(cat "$e/device/name" 2>/dev/null)" in
+                *[Vv]ireo*|*[Vv]irt[Ii][Oo]*) ev="${e##*/}" ;;
+            esac
+        done
+        [ -n "$ev" ] || sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -n "$ev" ] && [ -e "/dev/input/$ev" ]; then
+        caps="/sys/class/input/$ev/device/capabilities"
+        echo "VIREO-GUEST input-caps ev=$(cat "$caps/ev") abs=$(cat "$caps/abs") rel=$(cat "$caps/rel") led=$(cat "$caps/led") end"
+        echo_input "$ev" &
+        echo "VIREO-GUEST input=$ev ready"
+    else
+        echo "VIREO-GUEST error=no-input-event-device end"
+    fi
+fi
+
 sh /pattern.sh frame /dev/fb0 && echo "VIREO-GUEST phase=1 ready"
 
 phase2_done=0
@@ -66,6 +102,11 @@ while read -r line; do
                 sh /pattern.sh damage /dev/fb0 && echo "VIREO-GUEST phase=2 ready"
                 phase2_done=1
             fi
+            ;;
+        faults)
+            # The IOMMU faults the guest's virtio-iommu driver logged (Linux: "... fault from EP N at 0x...").
+            dmesg | grep 'fault from EP' | sed 's/^.*\] //; s/^/VIREO-GUEST iommu-fault /; s/$/ end/'
+            echo "VIREO-GUEST faults done"
             ;;
         poweroff) poweroff -f ;;
     esac

@@ -8,7 +8,7 @@
 #   E2E_TIMEOUT        seconds to wait for each guest marker (default 120)
 #   E2E_SCREEN_TIMEOUT seconds to retry a screendump until it matches after a marker (default 15)
 #   E2E_ACCEL          tcg or kvm (default: kvm only where it works and is not the paravirtual kvm_pvm)
-#   E2E_QEMU_ARGS      extra QEMU arguments (word-split), e.g. "-device virtio-iommu-pci"
+#   E2E_QEMU_ARGS      extra QEMU arguments (word-split; {work} = the run's work folder), e.g. "-device virtio-iommu-pci"
 #   E2E_GPU_PROPS      extra GPU device properties, e.g. "iommu_platform=on"
 #   E2E_KEEP           1: keep the work folder (logs, screendumps) even on success
 #   E2E_ARTIFACTS      folder to copy logs and screendumps into when a check fails
@@ -165,8 +165,9 @@ e2e_start_guest() {
             gpu=(-object "memory-backend-ram,id=mem,size=${mem}M" -device "virtio-gpu-pci${props}") ;;
         *) e2e_log "unknown guest mode ${mode}"; return 1 ;;
     esac
-    # shellcheck disable=SC2206 # E2E_QEMU_ARGS is a word list on purpose
-    local extra=(${E2E_QEMU_ARGS:-})
+    # shellcheck disable=SC2206 # E2E_QEMU_ARGS is a word list on purpose; {work} is the run's work folder
+    local args="${E2E_QEMU_ARGS:-}"
+    local extra=(${args//\{work\}/$E2E_WORK})
     local cmd=("$QEMU10_BIN" -L "$QEMU10_FIRMWARE"
         -machine "q35,accel=${accel},memory-backend=mem" -m "$mem" -smp 1
         -nodefaults -no-user-config -vga none -display none   # else a VGA becomes console 0

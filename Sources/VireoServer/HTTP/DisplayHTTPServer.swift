@@ -1,5 +1,5 @@
 // DisplayHTTPServer: the Hummingbird 2 HTTP API that lists the guest's displays, serves their pictures (PNG, PPM),
-// compares them with references and waits for pictures to appear. Routes are in DisplayRoutes*.swift; errors and
+// compares them with references and waits for pictures to appear, and types keys into the guest's input device. Routes are in DisplayRoutes*.swift; errors and
 // their JSON shape in APIError.swift; the API is documented in docs/api.md and docs/openapi.json.
 import Display
 import DisplayPNG
@@ -30,7 +30,8 @@ public struct HTTPAPISettings: Sendable {
     /// Longest timeout_ms a request may ask for.
     public var maxTimeoutMs = 300_000
     /// PNG settings for screenshots (`.fast` is measured for live use).
-    public var pngOptions: PNGOptions = .fast
+    /// Screenshots' PNG settings unless a request names a preset (`compression=`).
+    public var pngOptions: PNGOptions = .compact
 
     public init(address: Address) { self.address = address }
 }
@@ -39,6 +40,7 @@ public struct DisplayHTTPServer: Sendable {
     public let settings: HTTPAPISettings
     public let logger: Logger
     let routes: DisplayRoutes
+    let clientRoutes: ClientRoutes
 
     public var host: String { if case .tcp(let h, _) = settings.address { h } else { "localhost" } }
     public var port: Int { if case .tcp(_, let p) = settings.address { p } else { 0 } }
@@ -54,10 +56,15 @@ public struct DisplayHTTPServer: Sendable {
         self.init(settings: settings, displays: displays, logger: logger)
     }
 
-    public init(settings: HTTPAPISettings, displays: @escaping @Sendable () -> DisplaySet?, logger: Logger) {
+    ///   - clients: the clients' limits and refusal counters (`GET /v1/clients`; `GPUServer.clientReports`).
+    ///   - input: the client's input device, for `POST /v1/input/keys` (nil: that route answers 503).
+    public init(settings: HTTPAPISettings, displays: @escaping @Sendable () -> DisplaySet?,
+                clients: @escaping @Sendable () -> [ClientReport] = { [] }, logger: Logger, input: InputPort? = nil,
+                checkDMA: (@Sendable (DMACheckRequest) -> Result<DMACheckResult, DMACheckError>)? = nil) {
         self.settings = settings
         self.logger = logger
-        self.routes = DisplayRoutes(displays: displays, settings: settings)
+        self.routes = DisplayRoutes(displays: displays, settings: settings, input: input)
+        self.clientRoutes = ClientRoutes(clients: clients, checkDMA: checkDMA)
     }
 
     /// The router with every route and the JSON error middleware (for in-process tests or embedding).
@@ -66,6 +73,7 @@ public struct DisplayHTTPServer: Sendable {
         router.add(middleware: JSONErrorMiddleware())
         if let token = settings.token { router.add(middleware: BearerTokenMiddleware(token: Array(token.utf8))) }
         routes.register(on: router)
+        clientRoutes.register(on: router)
         return router
     }
 

@@ -53,14 +53,17 @@ struct DisplayRoutes: Sendable {
 
     let displays: @Sendable () -> DisplaySet?
     let settings: HTTPAPISettings
+    /// The client's input device (`--input-socket`), for `POST /v1/input/keys`; nil: none configured.
+    let input: InputPort?
     var options: PNGOptions { settings.pngOptions }
     let encodesInFlight = SharedCounter()
     let waiters = SharedCounter()
     let shots = ShotStore()
 
-    init(displays: @escaping @Sendable () -> DisplaySet?, settings: HTTPAPISettings) {
+    init(displays: @escaping @Sendable () -> DisplaySet?, settings: HTTPAPISettings, input: InputPort? = nil) {
         self.displays = displays
         self.settings = settings
+        self.input = input
     }
 
     func register(on router: Router<some RequestContext>) {
@@ -87,6 +90,10 @@ struct DisplayRoutes: Sendable {
         router.get("/v1/shots/:name") { _, context in
             try await self.storedShot(name: context.parameters.get("name") ?? "")
         }
+        router.post("/v1/input/keys") { request, _ in
+            try QueryOptions(request.uri, allowed: []).checkNoneLeft()
+            return try await self.typeKeys(request: request)
+        }
     }
 
     func list() throws(APIError) -> Response {
@@ -100,13 +107,16 @@ struct DisplayRoutes: Sendable {
         return .json(DisplayListing(set.info()[index]))
     }
 
+    /// A path index (display, client): digits only, since "+1", "0x1", " 1" and "-1" name nothing.
+    static func index(_ text: String) -> Int? {
+        guard !text.isEmpty, text.count <= maxIndexDigits, text.allSatisfy(\.isASCIIDigit) else { return nil }
+        return Int(text)
+    }
+
     /// The connected guest's displays and the parsed index; 503 with no guest, 404 for unknown or malformed indexes.
     func display(_ indexText: String) throws(APIError) -> (DisplaySet, Int) {
         guard let set = displays() else { throw .noGuest }
-        // Digits only: "+1", "0x1", " 1" and "-1" are not display names.
-        guard !indexText.isEmpty, indexText.count <= Self.maxIndexDigits, indexText.allSatisfy(\.isASCIIDigit),
-              let index = Int(indexText), index < set.count
-        else { throw .unknownDisplay("'\(indexText.prefix(32))'") }
+        guard let index = Self.index(indexText), index < set.count else { throw .unknownDisplay("'\(indexText.prefix(32))'") }
         return (set, index)
     }
 
@@ -117,7 +127,7 @@ struct DisplayRoutes: Sendable {
         try query.checkNoneLeft()
         let frame = try await acquire(set, index, shot)
         let region = try shot.checkedRegion(in: frame)
-        let options = self.options
+        let options = shot.compression ?? self.options
         let body: [UInt8]
         if ppm {
             body = try await cpuJob { () throws(APIError) in

@@ -1,5 +1,6 @@
 // QueryOptions: the query parameters of one request, parsed strictly: unknown or repeated keys, signs, non-digits
 // and out-of-range numbers are 400s with a message naming the parameter.
+import DisplayPNG
 import Display
 import DisplayCompare
 import Foundation
@@ -15,6 +16,8 @@ struct ShotOptions: Sendable {
     /// Long-poll: the display's frame counter must pass this first.
     var afterFrame: UInt64?
     var timeoutMs = 10_000
+    /// `compression=fast|compact|small`; nil: the server's default (`--png-compression`).
+    var compression: PNGOptions?
     var waits: Bool { settledQuietMs != nil || afterFrame != nil }
 
     /// The region, checked against the frame actually taken (400 when it does not lie inside).
@@ -28,7 +31,7 @@ struct ShotOptions: Sendable {
 }
 
 struct QueryOptions {
-    static let shotKeys: Set<String> = ["region", "cursor", "wait", "quiet_ms", "timeout_ms", "after_frame"]
+    static let shotKeys: Set<String> = ["region", "cursor", "wait", "quiet_ms", "timeout_ms", "after_frame", "compression"]
     static let toleranceKeys: Set<String> = ["channel_delta", "max_diff_pixels", "max_diff_fraction"]
     static let maxQuietMs = 60_000
 
@@ -127,6 +130,12 @@ struct QueryOptions {
         if let quiet = try integer("quiet_ms", 1...Self.maxQuietMs) { shot.settledQuietMs = quiet }
         shot.afterFrame = try unsigned64("after_frame")
         if let timeout = try integer("timeout_ms", 0...maxTimeoutMs) { shot.timeoutMs = timeout }
+        if let name = try single("compression") {
+            guard let options = PNGOptions.preset(named: name) else {
+                throw .badRequest("compression=\(name.prefix(40)): expected one of \(PNGOptions.presets.map(\.name).joined(separator: ", "))")
+            }
+            shot.compression = options
+        }
         return shot
     }
 
