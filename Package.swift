@@ -106,7 +106,7 @@ let package = Package(
         ]),
         .testTarget(name: "VireoServerTests", dependencies: [
             "VireoServer", "VireoTestSupport", "VhostUser", "VirtioGPU", "VirtioIOMMU", "Display", "DisplayPNG",
-            "VireoSystem", "Wire", "GuestMemory", "DisplayCompare", "VirtioInput",
+            "VireoSystem", "Wire", "GuestMemory", "DisplayCompare", "VirtioInput", "RFBTestClient",
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,8 +3,10 @@
 import Display
 import DisplayPNG
 import Foundation
+import RFBTestClient
 import Testing
 import VireoTestSupport
+import VirtioInput
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -133,6 +135,36 @@ struct VNCEndToEndTests {
         try backend.expectVNCMatchesPNG(0, "after the resize")
         #expect(try backend.capture(0).width == 96)
         #expect(backend.log.contains("VNC for scanout 0 on 127.0.0.1:\(backend.vncPort)"))
+    }
+
+    @Test("Keys typed in a VNC viewer reach the guest's virtio-input device (--input-socket): keysyms and QEMU scancodes")
+    func keysReachTheGuest() async throws {
+        let bin = try productsDirectory().appendingPathComponent("vireo-gpu").path
+        let dir = NSTemporaryDirectory() + "vireo-vnc-input-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let vncPort = freeTCPPorts(1)
+        let pid = try spawn(bin, ["--socket-path", dir + "/gpu.sock", "--input-socket", dir + "/input.sock",
+                                  "--vnc", "127.0.0.1:\(vncPort)", "--log-level", "warning"], stderr: dir + "/vireo-gpu.log")
+        defer { if kill(pid, 0) == 0 { kill(pid, SIGKILL); _ = waitExit(pid, timeout: 5) } }
+        let rig = try InputRig(connectingTo: dir + "/input.sock")
+        rig.postEventBuffers(4)
+        var viewer: RawRFBClient?
+        let deadline = Date() + 10
+        while viewer == nil && Date() < deadline {
+            viewer = try? RawRFBClient(port: vncPort)
+            if viewer == nil { usleep(50_000) }
+        }
+        let client = try #require(viewer)
+        try client.handshake()
+        try client.setEncodings([0, -258])
+        try client.send([4, 1, 0, 0, 0, 0, 0, 0x6f])                          // KeyEvent 'o' down
+        try client.send([4, 0, 0, 0, 0, 0, 0, 0x6f])                          // and up
+        try client.send([255, 0, 0, 1, 0, 0, 0, 0x61, 0, 0, 0, 0x1e])         // QEMU key event: scancode 0x1e down
+        try client.send([255, 0, 0, 0, 0, 0, 0, 0x61, 0, 0, 0, 0x1e])         // and up
+        let events = await onOwnThread { rig.events(8, timeout: 10) }
+        #expect(events == [.key(24, 1), .synReport, .key(24, 0), .synReport, .key(30, 1), .synReport, .key(30, 0), .synReport],
+                "\(events)")
     }
 
     @Test("Two scanouts on PORT and PORT+1, each pixel-exact")
