@@ -22,7 +22,7 @@ public final class VNCServer: Sendable {
     /// Below FD_SETSIZE, with room for the two pipes libvncserver makes per client.
     private static let selectableDescriptors: Int32 = 1000
 
-    /// `displays` returns the DisplaySet to show now (nil: no guest: a blank screen); it is asked again about every
+    /// `displays` returns the DisplaySet to show now (nil: no guest: a blank screen); it is asked again at least every
     /// 100 ms, so the server follows reconnecting guests. `input` receives the viewers' keyboard, pointer and
     /// clipboard; `resizeRequest` passes SetDesktopSize on (nil: refused).
     public init(scanout: Int, configuration: VNCConfiguration, input: any InputSink, logger: Logger,
