@@ -57,8 +57,8 @@ public enum ScanoutChange: Equatable, Sendable {
     case disabled
     /// The picture is now width x height: resize the mirror, then ask again with everything.
     case resized(width: UInt32, height: UInt32)
-    /// These pixels were handed over (empty: nothing changed since the last call).
-    case damaged(Rect)
+    /// These rectangles' pixels were handed over (none: nothing changed since the last call).
+    case damaged([Rect])
 }
 
 public final class DisplaySet: Sendable {
@@ -69,9 +69,9 @@ public final class DisplaySet: Sendable {
         var enabled = false
         var frame: Frame
         var lastDamage: Date?
-        /// The bounding box of the flushes not yet taken by the scanout's mirror (`takeDamage`). One rectangle, so
-        /// the flush path stays allocation-free; a mirror that falls behind gets the union, never a backlog.
-        var pendingDamage = Rect(x: 0, y: 0, width: 0, height: 0)
+        /// The flushes not yet taken by the scanout's mirror (`takeDamage`): up to four rectangles kept inline, so
+        /// the flush path stays allocation-free; a mirror that falls behind gets their union, never a backlog.
+        var pendingDamage = DamageRegion()
     }
     private struct State {
         var scanouts: [Scanout]
@@ -109,7 +109,8 @@ public final class DisplaySet: Sendable {
                 sc.frame.width = width
                 sc.frame.height = height
                 sc.frame.pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 4)
-                sc.pendingDamage = Rect(x: 0, y: 0, width: width, height: height)
+                sc.pendingDamage.removeAll()
+                sc.pendingDamage.add(Rect(x: 0, y: 0, width: width, height: height))
             }
             sc.enabled = true
             s.scanouts[index] = sc
@@ -125,7 +126,7 @@ public final class DisplaySet: Sendable {
             s.scanouts[index].frame.width = 0
             s.scanouts[index].frame.height = 0
             s.scanouts[index].frame.frameCounter &+= 1
-            s.scanouts[index].pendingDamage = Rect(x: 0, y: 0, width: 0, height: 0)
+            s.scanouts[index].pendingDamage.removeAll()
             s.frameEvents &+= 1
         }
         changed.broadcast()
@@ -141,7 +142,7 @@ public final class DisplaySet: Sendable {
             s.scanouts[index].frame.pixels.withUnsafeMutableBytes { write($0, stride) }
             s.scanouts[index].frame.frameCounter &+= 1
             s.scanouts[index].lastDamage = now
-            s.scanouts[index].pendingDamage = s.scanouts[index].pendingDamage.union(damage)
+            s.scanouts[index].pendingDamage.add(damage)
             s.frameEvents &+= 1
         }
         changed.broadcast()
@@ -183,11 +184,11 @@ public final class DisplaySet: Sendable {
             guard f.width == mirrorWidth, f.height == mirrorHeight else {
                 return .resized(width: f.width, height: f.height)
             }
-            let rect = everything ? Rect(x: 0, y: 0, width: f.width, height: f.height)
-                : s.scanouts[index].pendingDamage.clipped(toWidth: f.width, height: f.height)
-            s.scanouts[index].pendingDamage = Rect(x: 0, y: 0, width: 0, height: 0)
-            if !rect.isEmpty { f.pixels.withUnsafeBytes { read(rect, $0, f.stride) } }
-            return .damaged(rect)
+            let rects = everything ? [Rect(x: 0, y: 0, width: f.width, height: f.height)]
+                : s.scanouts[index].pendingDamage.rects(clippedToWidth: f.width, height: f.height)
+            s.scanouts[index].pendingDamage.removeAll()
+            f.pixels.withUnsafeBytes { pixels in for rect in rects { read(rect, pixels, f.stride) } }
+            return .damaged(rects)
         }
     }
 

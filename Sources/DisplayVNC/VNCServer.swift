@@ -135,10 +135,10 @@ public final class VNCServer: Sendable {
                 session.logger.info("VNC scanout \(scanout): \(width)x\(height)")
                 screen.resize(width: Int(width), height: Int(height))
                 state.needsEverything = true
-            case .damaged(let rect):
+            case .damaged(let rects):
                 state.needsEverything = false
                 state.blank = false
-                if !rect.isEmpty { screen.markModified(rect) }
+                for rect in rects { screen.markModified(rect) }
                 return
             }
         }

@@ -104,6 +104,14 @@ extension VNCTests {
             }
             #expect(rects.reduce(0) { $0 + $1.width * $1.height } == 60)
             #expect(rects.allSatisfy { $0.payload[2] == 120 })   // blue of the third flush (R,G,B,X on the wire)
+
+        // Two small changes in opposite corners come as two small rectangles, not the box between them.
+        for (x, y) in [(0, 0), (60, 44)] { pixels[(y * 64 + x) * 4 + 1] = 0x77 }
+        fixture.flush(pixels, Rect(x: 0, y: 0, width: 1, height: 1))
+        fixture.flush(pixels, Rect(x: 60, y: 44, width: 1, height: 1))
+        try viewer.requestUpdate(incremental: true)
+        let corners = try viewer.readUpdate().filter { $0.encoding == 0 }
+        #expect(corners.reduce(0) { $0 + $1.width * $1.height } == 2, "\(corners.map { "\($0.x),\($0.y) \($0.width)x\($0.height)" })")
         }
 
         @Test("vncsnapshot (JPEG) shows the flat colours of the guest's picture")
