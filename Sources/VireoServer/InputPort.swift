@@ -15,14 +15,18 @@ public final class InputPort: InputSink, Sendable {
     /// Signalled after events were queued; watched by the InputConnection's epoll.
     let eventsPending: OwnedFD
     private let logger: Logger
-    private let state = Mutex<(connections: Int, loggedDrop: Bool, dropped: UInt64)>((0, false, 0))
+    private let state: Mutex<(connections: Int, loggedDrop: Bool, dropped: UInt64)>
 
     public init(limits: InputLimits = InputLimits(), logger: Logger) throws {
+        // The throwing call comes before any stored property is set: with the Mutex initialized inline, a throw
+        // after it crashed the release-mode compiler (Swift 6 SIL ownership verifier, "outside of lifetime use").
+        let events = try EventFD.make()
         var deviceLogger = logger
         deviceLogger[metadataKey: "device"] = "virtio-input"
         device = InputDevice(limits: limits, logger: deviceLogger)
-        eventsPending = try EventFD.make()
+        eventsPending = events
         self.logger = logger
+        state = Mutex((0, false, 0))
     }
 
     /// Whether an input frontend is connected now.
