@@ -16,6 +16,11 @@ func discoverBackends() -> [BackendSpec] {
             : " + uncommitted changes in Sources/"
         specs.append(BackendSpec(name: "Vireo", executable: vireo, version: "git \(commit)\(dirty)", isVireo: true))
     }
+    // A second Vireo build measured as a peer in the same run (A/B comparisons of changes on a noisy machine).
+    if let base = env["VIREO_GPU_BASELINE"], fm.isExecutableFile(atPath: base) {
+        specs.append(BackendSpec(name: "Vireo baseline", executable: base, version: base, isVireo: false,
+                                 takesVireoArguments: true))
+    }
     let q72 = env["QEMU72_VHOST_USER_GPU"] ?? "/usr/lib/qemu/vhost-user-gpu"
     if fm.isExecutableFile(atPath: q72) {
         let v = shell("dpkg-query", "-W", "-f=${Version}", "qemu-system-gui") ?? "?"

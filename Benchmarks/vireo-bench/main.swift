@@ -8,7 +8,7 @@ import VireoTestSupport
 struct Options {
     var rounds = 4
     var scale = 1.0
-    var wanted: Set<String> = ["vireo", "qemu72", "qemu10"]
+    var wanted: Set<String> = ["vireo", "baseline", "qemu72", "qemu10"]
     var output: String? = "docs/performance.md"
 
     init(_ args: [String]) throws {
@@ -132,7 +132,7 @@ func run() throws {
 }
 
 func key(of spec: BackendSpec) -> String {
-    spec.isVireo ? "vireo" : spec.name.hasPrefix("QEMU 7") ? "qemu72" : "qemu10"
+    spec.isVireo ? "vireo" : spec.takesVireoArguments ? "baseline" : spec.name.hasPrefix("QEMU 7") ? "qemu72" : "qemu10"
 }
 
 func makeTempFolder() throws -> String {

@@ -129,6 +129,28 @@ public final class DisplaySet: Sendable {
         changed.broadcast()
     }
 
+    /// A flush of the whole scanout without a copy: the picture becomes `pixels` (width*height B,G,R,X bytes, stride
+    /// width*4), whose storage the caller keeps sharing copy-on-write (whoever writes next gets its own copy, so a
+    /// reader never sees a later change). Bookkeeping as `update` (keep the two in step). Returns the previous
+    /// picture's storage for the caller to reuse, or nil, changing nothing, when the scanout is off or not
+    /// width x height.
+    public func replaceFrame(_ index: Int, width: UInt32, height: UInt32, with pixels: [UInt8]) -> [UInt8]? {
+        let now = Date()
+        let old: [UInt8]? = state.withLock { s in
+            guard s.scanouts.indices.contains(index), s.scanouts[index].enabled,
+                  s.scanouts[index].frame.width == width, s.scanouts[index].frame.height == height,
+                  pixels.count == s.scanouts[index].frame.pixels.count else { return nil }
+            let previous = s.scanouts[index].frame.pixels
+            s.scanouts[index].frame.pixels = pixels
+            s.scanouts[index].frame.frameCounter &+= 1
+            s.scanouts[index].lastDamage = now
+            s.frameEvents &+= 1
+            return previous
+        }
+        if old != nil { changed.broadcast() }
+        return old
+    }
+
     /// Copies `rect` (inside the scanout) as tightly packed BGRX rows into `out` (rect.width*rect.height*4 bytes).
     /// Returns false when the scanout is off or the rect does not fit.
     public func copyRect(_ index: Int, _ rect: Rect, into out: UnsafeMutableRawBufferPointer) -> Bool {

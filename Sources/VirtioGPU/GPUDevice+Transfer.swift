@@ -29,6 +29,13 @@ extension GPUDevice {
             throw .invalidParameter("backing of resource \(res.id) is no longer readable: \(error)")
         }
         let dstStart = Int(c.r.y) * res.stride + Int(c.r.x) * 4
+        // Every byte is rewritten: write into a spare frame rather than into pixels the DisplaySet may share
+        // (which would be copied first, only to be overwritten). On failure the old pixels come back.
+        var previous: [UInt8]?
+        if c.r.x == 0, c.r.y == 0, c.r.width == res.width, c.r.height == res.height, var spare = takeSpareFrame(for: res) {
+            swap(&res.pixels, &spare)
+            previous = spare
+        }
         var failure: GuestMemoryError?
         res.pixels.withUnsafeMutableBytes { px in
             do throws(GuestMemoryError) {
@@ -46,6 +53,7 @@ extension GPUDevice {
             } catch { failure = error }
         }
         if let failure {
+            if let previous { res.pixels = previous }
             // Not reachable: the pieces were checked against guest memory when resolved.
             throw .invalidParameter("backing of resource \(res.id) unreadable during the transfer: \(failure)")
         }
