@@ -40,10 +40,16 @@ import Testing
         #expect(hs.code(Req.flush(1, Self.whole)) == .okNoData)
         #expect(hs.displays.snapshot(0)?.pixels == b)
         #expect(kept.pixels == a)
+        // Shared, not copied: the picture the DisplaySet gave back (a's, which `kept` still holds) waits for the
+        // next whole transfer, which writes into it without touching `kept`.
+        #expect(hs.device.spareFrames[0]?.count == Int(Self.w * Self.h * 4))
 
         // Again (the spare picture goes round), then a partial transfer: shown only after its flush.
         try hs.guest.write(c, at: TestGuest.base1)
         #expect(hs.code(Req.transfer(1, Self.whole)) == .okNoData)
+        #expect(hs.device.spareFrames[0] == nil)
+        #expect(kept.pixels == a)
+        #expect(hs.displays.snapshot(0)?.pixels == b)
         #expect(hs.code(Req.flush(1, Self.whole)) == .okNoData)
         #expect(hs.displays.snapshot(0)?.pixels == c)
         let part = R(8, 4, 10, 6)
