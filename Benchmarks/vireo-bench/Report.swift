@@ -216,6 +216,11 @@ struct Report {
         QEMU 7.2's backend comes from `qemu-system-gui` (`/usr/lib/qemu/vhost-user-gpu`); QEMU 10's from
         `scripts/fetch-qemu10.sh` (cached under `/var/cache/vireo/qemu10`). A missing peer is skipped.
 
+        To judge a change on these noisy machines, measure the old and the new build in the same run:
+        `VIREO_GPU_BASELINE=/path/to/old/vireo-gpu .build/release/vireo-bench --backends vireo,baseline --no-write`
+        adds the old build as a peer ("Vireo baseline"; a wrapper script can add arguments such as `--poll-us 0`).
+        `--ops frame|damage|info` (comma-separated) runs only those loops, for `perf record -p` on the backend.
+
         """
         return md
     }
