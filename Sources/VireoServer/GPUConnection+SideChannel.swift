@@ -109,7 +109,7 @@ extension GPUConnection {
                 case .update(let index, let rect):
                     guard !rect.isEmpty else { continue }
                     // Straight from the resource (the DisplaySet copy follows, off the latency path).
-                    let sent = try device.withScanoutPixels(index, rect) { rows in
+                    let sent: Void? = try device.withScanoutPixels(index, rect) { rows in
                         try channel.update(UInt32(index), x: rect.x, y: rect.y, width: rect.width,
                                            height: rect.height, rows: rows)
                     }
