@@ -103,4 +103,40 @@ import Testing
         #expect(hs.code(Req.unref(1)) == .okNoData)
         #expect(hs.displays.snapshot(0)?.pixels == c && hs.displays.snapshot(1)?.pixels == c)
     }
+
+    @Test("GPU2D-5.2: large full-width transfers (copied in two halves) land byte-exact, with an offset, across entries")
+    func largeTransfer() throws {
+        let w: UInt32 = 640, h: UInt32 = 480
+        let hs = try Harness(width: w, height: h)
+        let count = Int(w * h * 4)
+        let bytes: [UInt8] = (0..<count).map { (i: Int) -> UInt8 in UInt8(truncatingIfNeeded: i &* 31 &+ (i >> 11)) }
+        // Seven uneven entries, so the halves start inside an entry.
+        let cuts = [0, 100_003, 333_333, 600_000, 614_401, 900_000, 1_100_017, count]
+        var entries: [(UInt64, UInt32)] = []
+        for i in 0..<cuts.count - 1 {
+            let at = TestGuest.base1 + UInt64(cuts[i]) + UInt64(i) * 0x1000     // gaps between entries
+            try hs.guest.write(Array(bytes[cuts[i]..<cuts[i + 1]]), at: at)
+            entries.append((at, UInt32(cuts[i + 1] - cuts[i])))
+        }
+        #expect(hs.code(Req.create(1, GPUFormat.b8g8r8x8Unorm.rawValue, w, h)) == .okNoData)
+        #expect(hs.code(Req.attach(1, entries)) == .okNoData)
+        let whole = R(0, 0, w, h)
+        #expect(hs.code(Req.transfer(1, whole)) == .okNoData)
+        #expect(hs.code(Req.setScanout(0, 1, whole)) == .okNoData)
+        #expect(hs.displays.snapshot(0)?.pixels == bytes)
+
+        // Rows 30..<470 again from a changed backing (offset = 30 rows), then flushed: only those rows change.
+        var changed = bytes
+        for i in changed.indices { changed[i] = ~changed[i] }
+        for i in 0..<cuts.count - 1 {
+            try hs.guest.write(Array(changed[cuts[i]..<cuts[i + 1]]), at: entries[i].0)
+        }
+        let band = R(0, 30, w, 440)
+        #expect(hs.code(Req.transfer(1, band, offset: 30 * UInt64(w) * 4)) == .okNoData)
+        #expect(hs.code(Req.flush(1, whole)) == .okNoData)
+        let rowBytes = Int(w) * 4
+        var expected = bytes
+        expected.replaceSubrange(30 * rowBytes..<470 * rowBytes, with: changed[30 * rowBytes..<470 * rowBytes])
+        #expect(hs.displays.snapshot(0)?.pixels == expected)
+    }
 }
