@@ -202,7 +202,9 @@ struct Report {
 
         Per backend: warm-up (\(warmUp.frames) frames, \(warmUp.damage) damage updates, \(warmUp.info) GET_DISPLAY_INFO), then per round
         \(perRound.frames) frames, \(perRound.damage) damage updates and \(perRound.info) GET_DISPLAY_INFO\(options.scale == 1 ? "" : " (scaled by \(options.scale))");
-        rounds rotate which backend goes first. Percentiles are nearest-rank over all rounds.
+        rounds rotate which backend goes first. Percentiles are nearest-rank over all rounds. A p99 on these shared
+        cores is set by scheduling outliers (a preempted thread: 0.1 to several ms), whichever backend they hit, so one
+        run's p99 ratio can land far from another's; GET_DISPLAY_INFO's p99 (a ~25-60 µs round trip) most of all.
 
         ## How to rerun
 
