@@ -1,5 +1,5 @@
 // png-bench: PNG encode time and size per option set on a 1920x1080 desktop-like frame and a noise frame.
-// Run: swift run -c release png-bench [runs] [all] [only=TEXT]
+// Run: swift run -c release png-bench [runs] [all] [only=TEXT] [ppm=PATH]
 // Each setting runs on three encoders: libpng (the previous one), the strip encoder on one thread, and on all CPUs.
 import Display
 import DisplayPNG
@@ -48,12 +48,37 @@ let settings: [(String, PNGOptions)] = [
     ("L1 ADAPT default", PNGOptions(zlibLevel: 1, filter: .adaptive, strategy: .default)),
     ("L6 ADAPT default (.small)", .small),
     ("L1 SCREEN rle", PNGOptions(zlibLevel: 1, filter: .screen, strategy: .rle)),
-    ("L6 SCREEN default", PNGOptions(zlibLevel: 6, filter: .screen, strategy: .default)),
+    ("L6 SCREEN default (.compact)", .compact),
     ("L4 SCREEN default", PNGOptions(zlibLevel: 4, filter: .screen, strategy: .default)),
+    ("L7 SCREEN default", PNGOptions(zlibLevel: 7, filter: .screen, strategy: .default)),
+    ("L8 SCREEN default", PNGOptions(zlibLevel: 8, filter: .screen, strategy: .default)),
+    ("L9 SCREEN default", PNGOptions(zlibLevel: 9, filter: .screen, strategy: .default)),
     ("L3 SCREEN default", PNGOptions(zlibLevel: 3, filter: .screen, strategy: .default)),
     ("L0 NONE", PNGOptions(zlibLevel: 0, filter: .none, strategy: .default)),
 ] : [])
-let frames = [
+/// A binary PPM (P6, maxval 255) as a BGRX frame: `ppm=PATH` benchmarks a real screen (e.g. an e2e guest's).
+func ppmFrame(_ path: String) -> Frame? {
+    guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    let bytes = [UInt8](data)
+    var fields: [String] = [], i = 0
+    while fields.count < 4, i < bytes.count {
+        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0a || bytes[i] == 0x0d || bytes[i] == 0x09 { i += 1 }
+        var token = ""
+        while i < bytes.count, !(bytes[i] == 0x20 || bytes[i] == 0x0a || bytes[i] == 0x0d || bytes[i] == 0x09) {
+            token.append(Character(UnicodeScalar(bytes[i]))); i += 1
+        }
+        fields.append(token)
+    }
+    i += 1
+    guard fields.count == 4, fields[0] == "P6", let w = Int(fields[1]), let h = Int(fields[2]), fields[3] == "255",
+          bytes.count - i >= w * h * 3 else { return nil }
+    var px = [UInt8](repeating: 0, count: w * h * 4)
+    for p in 0..<(w * h) { px[p * 4] = bytes[i + p * 3 + 2]; px[p * 4 + 1] = bytes[i + p * 3 + 1]; px[p * 4 + 2] = bytes[i + p * 3] }
+    return Frame(width: UInt32(w), height: UInt32(h), pixels: px, frameCounter: 0)
+}
+
+let ppmPath = CommandLine.arguments.first { $0.hasPrefix("ppm=") }.map { String($0.dropFirst(4)) }
+let frames = (ppmPath.flatMap(ppmFrame).map { [("ppm \(ppmPath!)", $0)] } ?? []) + [
     ("desktop, dense text", desktopFrame(width: 1920, height: 1080)),
     ("desktop, sparse text", desktopFrame(width: 1920, height: 1080, lineSpacing: 60)),
     ("noise", noiseFrame(width: 1920, height: 1080)),
@@ -72,7 +97,7 @@ _ = getloadavg(&loadavg, 3)
 print(String(format: "load average %.2f %.2f %.2f, %d CPUs", loadavg[0], loadavg[1], loadavg[2],
              ProcessInfo.processInfo.activeProcessorCount))
 for (name, frame) in frames {
-    print("\(name) 1920x1080, \(runs) runs: wall median (min), process CPU median, size")
+    print("\(name) \(frame.width)x\(frame.height), \(runs) runs: wall median (min), process CPU median, size")
     let reference = try PNGDecoder.decodeRGBA(try encode(frame, .fast, .libpng), maxPixels: 1 << 30)
     for (label, options) in settings {
         for engine in [Engine.libpng, .strips1, .strips] {

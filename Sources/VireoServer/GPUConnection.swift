@@ -21,8 +21,12 @@ public final class GPUConnection: VhostUserConnection, @unchecked Sendable {
     /// The frontend's display modes were read once (later changes raise VIRTIO_GPU_EVENT_DISPLAY).
     var sideChannelModesKnown = false
 
+    /// DMA checks asked from other threads (`GPUServer.checkDMA`), answered on this connection's thread.
+    let dmaChecks: DMACheckMailbox
+
     static let queueCountGPU = 2
     static let mappingsChangedTag = deviceTagBase
+    static let dmaCheckTag = deviceTagBase + 1
 
     public static var offeredFeatures: UInt64 {
         FeatureBit.version1 | FeatureBit.indirectDesc | FeatureBit.eventIdx | FeatureBit.protocolFeatures
@@ -37,9 +41,11 @@ public final class GPUConnection: VhostUserConnection, @unchecked Sendable {
         displays = DisplaySet(modes: config.displays)
         device = GPUDevice(displays: displays, limits: config.limits, logger: logger)
         self.client = client
+        dmaChecks = try DMACheckMailbox()
         try super.init(socket: socket, config: config, logger: logger, queueCount: Self.queueCountGPU,
                        counters: counters)
         if let client { try epoll.add(client.mappingsChanged, tag: Self.mappingsChangedTag) }
+        try epoll.add(dmaChecks.wakeup, tag: Self.dmaCheckTag)
     }
 
     override var deviceName: String { "GPU" }
@@ -62,6 +68,7 @@ public final class GPUConnection: VhostUserConnection, @unchecked Sendable {
         return nil
     }
     override func handleDeviceEvent(tag: UInt64) {
+        if tag == Self.dmaCheckTag { return dmaChecks.serve(checkDMA) }
         guard tag == Self.mappingsChangedTag, let client else { return }
         _ = EventFD.drain(client.mappingsChanged)
         // The guest's IOMMU driver attached or mapped: queues that waited for a translation may go on.
@@ -69,6 +76,8 @@ public final class GPUConnection: VhostUserConnection, @unchecked Sendable {
     }
     override func resetDeviceState() { device.reset() }
     override func releaseDeviceState() {
+        dmaChecks.cancelAll()
+        epoll.remove(dmaChecks.wakeup)
         device.reset()
         sideChannel = nil
         if let client { epoll.remove(client.mappingsChanged) }
@@ -76,4 +85,44 @@ public final class GPUConnection: VhostUserConnection, @unchecked Sendable {
     /// IOMMU-5.1: with the backend's virtio-iommu, the GPU's DMA goes through its endpoint, even before the guest
     /// attaches it (then nothing is reachable). This wins over ACCESS_PLATFORM's IOTLB: the guest programs this one.
     override var deviceTranslator: (any DMATranslator)? { client.map { $0.iommu.translator(for: $0.endpoint) } }
+}
+
+extension GPUConnection {
+    /// Whether the device may access the request's addresses now, through the DMA path its commands use. Misses are
+    /// asked of the frontend and waited for as during a command; nothing is read or written.
+    func checkDMA(_ request: DMACheckRequest) -> Result<DMACheckResult, DMACheckError> {
+        var ranges: [GuestRange]
+        switch request.target {
+        case .address(let address, let length):
+            guard (1...(1 << 32)).contains(length) else { return .failure(.tooLong) }
+            ranges = [GuestRange(address: address, length: length)]
+        case .resource(let id):
+            guard let entries = device.backingAddresses(resource: id) else {
+                return .failure(.noResource("resource \(id) does not exist or has no backing"))
+            }
+            ranges = entries
+        case .scanout(let index):
+            guard let id = device.resourceID(onScanout: index), let entries = device.backingAddresses(resource: id) else {
+                return .failure(.noResource("scanout \(index) shows no resource with backing"))
+            }
+            ranges = entries
+        }
+        let dma = self.dma
+        processingKick = true   // an IOTLB miss may wait for the frontend's answer, as during a command
+        defer {
+            processingKick = false
+            // A refusal by Vireo's virtio-iommu is a fault for its eventq, as for a command's DMA.
+            if let client, client.iommu.pendingFaultCount > 0 { client.announceFaults() }
+        }
+        for r in ranges {
+            do {
+                _ = try dma.resolve(r.address, length: r.length, access: request.access)
+            } catch {
+                logger.notice("DMA check: \(request.access) of \(r.length) bytes at 0x\(String(r.address, radix: 16)) refused: \(error)")
+                return .success(DMACheckResult(allowed: false, checked: ranges, refusal: "\(error)",
+                                               refusedAddress: error.address ?? r.address))
+            }
+        }
+        return .success(DMACheckResult(allowed: true, checked: ranges, refusal: nil, refusedAddress: nil))
+    }
 }

@@ -35,6 +35,12 @@ public final class GPUServer: Sendable {
         inputSink = input ?? DroppingInputSink(logger: logger)
     }
 
+    /// Whether the connected GPU may access guest addresses now (see DMACheck); nothing is read or written.
+    public func checkDMA(_ request: DMACheckRequest, timeout: TimeInterval = 10) -> Result<DMACheckResult, DMACheckError> {
+        guard let connection = current.withLock({ $0 }) else { return .failure(.noGuest) }
+        return connection.dmaChecks.ask(request, timeout: timeout)
+    }
+
     /// The displays of the connected frontend (nil when none is connected).
     public var displays: DisplaySet? { current.withLock { $0?.displays } }
     public var connectionsServed: Int { connectionCount.withLock { $0 } }

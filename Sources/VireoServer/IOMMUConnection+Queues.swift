@@ -7,43 +7,21 @@ import VirtioIOMMU
 
 extension IOMMUConnection {
     func serveIOMMUQueue(_ i: Int) {
-        if let kick = queues[i].kick { _ = EventFD.drain(kick) }
-        guard queues[i].enabled, queues[i].started, !queues[i].broken, var queue = queues[i].queue else { return }
-        let dma = self.dma
-        var published = false, changed = false
-        do {
-            while true {
-                while let popped = try queue.popChain(dma: dma) {
-                    switch popped {
-                    case .success(let chain) where i == IOMMUConstants.requestQueue:
-                        let (written, ok) = runRequest(chain, dma: dma)
-                        changed = changed || ok
-                        try queue.pushUsed(head: chain.head, length: UInt32(written), dma: dma)
-                        published = true
-                    case .success(let chain):
-                        // IOMMU-6.8: a fault report is never split, so a buffer too small for one cannot be used.
-                        guard chain.writableLength >= UInt64(IOMMUFault.size), chain.readable.isEmpty else {
-                            unusableEventBuffers &+= 1
-                            try queue.pushUsed(head: chain.head, length: 0, dma: dma)
-                            published = true
-                            continue
-                        }
-                        heldEventBuffers.append(chain)
-                    case .failure(let bad):
-                        logger.warning("queue \(i): bad descriptor chain \(bad.head): \(bad.error)")
-                        try queue.pushUsed(head: bad.head, length: 0, dma: dma)
-                        published = true
-                    }
-                }
-                try queue.enableKicks(dma: dma)
-                if !queue.hasPending(dma: dma) { break }
+        var changed = false
+        drainChains(i, queueName: i == IOMMUConstants.requestQueue ? "requestq" : "eventq") { chain, dma in
+            if i == IOMMUConstants.requestQueue {
+                let (written, ok) = runRequest(chain, dma: dma)
+                changed = changed || ok
+                return .used(UInt32(written))
             }
-        } catch {
-            logger.warning("queue \(i) stopped: \(error); it restarts when the frontend reconfigures it")
-            queues[i].broken = true
+            // IOMMU-6.8: a fault report is never split, so a buffer too small for one cannot be used.
+            guard chain.writableLength >= UInt64(IOMMUFault.size), chain.readable.isEmpty else {
+                unusableEventBuffers &+= 1
+                return .used(0)
+            }
+            heldEventBuffers.append(chain)
+            return .held
         }
-        if published, queue.needsNotification(dma: dma), let call = queues[i].call { EventFD.signal(call) }
-        queues[i].queue = queue
         if changed { client.announceMappings() }
         deliverFaults()
     }

@@ -12,33 +12,10 @@ extension InputConnection {
             deliverEvents()
             return
         }
-        if let kick = queues[i].kick { _ = EventFD.drain(kick) }
-        guard queues[i].enabled, queues[i].started, !queues[i].broken, var queue = queues[i].queue else { return }
-        let dma = self.dma
-        var published = false
-        do {
-            while true {
-                while let popped = try queue.popChain(dma: dma) {
-                    switch popped {
-                    case .success(let chain):
-                        readStatus(chain, dma: dma)
-                        try queue.pushUsed(head: chain.head, length: 0, dma: dma)
-                    case .failure(let bad):
-                        logger.warning("statusq: bad descriptor chain \(bad.head): \(bad.error)")
-                        counters.count { $0.badChains &+= 1 }
-                        try queue.pushUsed(head: bad.head, length: 0, dma: dma)
-                    }
-                    published = true
-                }
-                try queue.enableKicks(dma: dma)
-                if !queue.hasPending(dma: dma) { break }
-            }
-        } catch {
-            logger.warning("queue \(i) stopped: \(error); it restarts when the frontend reconfigures it")
-            queues[i].broken = true
+        drainChains(i, queueName: "statusq") { chain, dma in
+            readStatus(chain, dma: dma)
+            return .used(0)
         }
-        if published, queue.needsNotification(dma: dma), let call = queues[i].call { EventFD.signal(call) }
-        queues[i].queue = queue
     }
 
     private func readStatus(_ chain: DescriptorChain, dma: DMASpace) {

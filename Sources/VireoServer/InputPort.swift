@@ -18,13 +18,12 @@ public final class InputPort: InputSink, Sendable {
     private let state: Mutex<(connections: Int, loggedDrop: Bool, dropped: UInt64)>
 
     public init(limits: InputLimits = InputLimits(), logger: Logger) throws {
-        // The throwing call comes before any stored property is set: with the Mutex initialized inline, a throw
-        // after it crashed the release-mode compiler (Swift 6 SIL ownership verifier, "outside of lifetime use").
-        let events = try EventFD.make()
+        // The throwing call comes before any stored property is set: Swift 6.3's release build crashes ("Found
+        // ownership error") on a throwing init that must destroy an already initialized Mutex.
+        eventsPending = try EventFD.make()
         var deviceLogger = logger
         deviceLogger[metadataKey: "device"] = "virtio-input"
         device = InputDevice(limits: limits, logger: deviceLogger)
-        eventsPending = events
         self.logger = logger
         state = Mutex((0, false, 0))
     }

@@ -191,3 +191,49 @@ struct ProtocolViolation: Error, CustomStringConvertible {
     init(_ reason: String, fatal: Bool = false) { self.reason = reason; self.fatal = fatal }
     var description: String { reason }
 }
+
+extension VhostUserConnection {
+    /// What a queue handler did with one chain.
+    enum ChainOutcome {
+        /// Returned to the driver with this used length.
+        case used(UInt32)
+        /// Kept by the device (e.g. an eventq buffer waiting for an event).
+        case held
+    }
+
+    /// The drain loop of the small devices' queues: drains the kick, pops every available chain and hands it to
+    /// `handle`; bad chains go back unused (counted). Kicks are re-enabled with a last look before sleeping, and
+    /// the driver is signalled once if anything was used. A ring error stops the queue until it is reconfigured.
+    func drainChains(_ i: Int, queueName: String,
+                     _ handle: (DescriptorChain, DMASpace) throws(VirtqueueError) -> ChainOutcome) {
+        if let kick = queues[i].kick { _ = EventFD.drain(kick) }
+        guard queues[i].enabled, queues[i].started, !queues[i].broken, var queue = queues[i].queue else { return }
+        let dma = self.dma
+        var published = false
+        do throws(VirtqueueError) {
+            while true {
+                while let popped = try queue.popChain(dma: dma) {
+                    switch popped {
+                    case .success(let chain):
+                        if case .used(let length) = try handle(chain, dma) {
+                            try queue.pushUsed(head: chain.head, length: length, dma: dma)
+                            published = true
+                        }
+                    case .failure(let bad):
+                        logger.warning("\(queueName): bad descriptor chain \(bad.head): \(bad.error)")
+                        counters.count { $0.badChains &+= 1 }
+                        try queue.pushUsed(head: bad.head, length: 0, dma: dma)
+                        published = true
+                    }
+                }
+                try queue.enableKicks(dma: dma)
+                if !queue.hasPending(dma: dma) { break }
+            }
+        } catch {
+            logger.warning("\(queueName) stopped: \(error); it restarts when the frontend reconfigures it")
+            queues[i].broken = true
+        }
+        if published, queue.needsNotification(dma: dma), let call = queues[i].call { EventFD.signal(call) }
+        queues[i].queue = queue
+    }
+}

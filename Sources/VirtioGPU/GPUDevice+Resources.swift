@@ -98,3 +98,14 @@ extension GPUDevice {
         return uuid                            // `virtio_gpu_resp_resource_uuid.uuid[16]`
     }
 }
+
+extension GPUDevice {
+    /// The device addresses (IOVAs behind an IOMMU) of a resource's backing entries, or nil without a resource or
+    /// backing (for DMA checks: `GET /v1/clients/{id}/dma-check`).
+    public func backingAddresses(resource id: UInt32) -> [GuestRange]? { resources[id]?.backing?.entries }
+
+    /// The resource shown on a scanout, if any.
+    public func resourceID(onScanout index: Int) -> UInt32? {
+        scanouts.indices.contains(index) ? scanouts[index]?.resourceID : nil
+    }
+}

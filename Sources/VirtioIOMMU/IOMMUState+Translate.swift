@@ -14,6 +14,10 @@ extension IOMMUState {
         guard let request = IOVARange(start: iova, length: length) else {
             return try refuse(.mapping, id, access, iova, length, "access wraps past 2^64")
         }
+        // The common case first, in two lookups: attached (so managed: ATTACH checks that) to a translating domain.
+        if let domainID = attachment[id], let domain = domains[domainID], !domain.bypass {
+            return try walk(domain.mappings, endpoint: id, request: request, access: access)
+        }
         // An endpoint this IOMMU does not manage has no state to consult: an internal error, reason UNKNOWN.
         guard let endpoint = endpoints[id] else {
             return try refuse(.unknown, id, access, iova, length, "endpoint is not managed by this IOMMU")

@@ -7,7 +7,8 @@ import VireoServer
 
 func startHTTP(settings: HTTPAPISettings, server: GPUServer, logger: Logger) {
     let http = DisplayHTTPServer(settings: settings, displays: { server.displays },
-                                 clients: { server.clientReports() }, logger: logger, input: server.input)
+                                 clients: { server.clientReports() }, logger: logger, input: server.input,
+                                 checkDMA: { server.checkDMA($0) })
     let started = DispatchSemaphore(value: 0)
     let shown: String
     switch settings.address {

@@ -22,13 +22,15 @@ enum APIEndpoint: Sendable {
 func withAPI<T: Sendable>(
     _ displays: @escaping @Sendable () -> DisplaySet?, clients: @escaping @Sendable () -> [ClientReport] = { [] },
     unixSocket: String? = nil, input: InputPort? = nil,
+    checkDMA: (@Sendable (DMACheckRequest) -> Result<DMACheckResult, DMACheckError>)? = nil,
     configure: (inout HTTPAPISettings) -> Void = { _ in }, _ body: (APIEndpoint) async throws -> T
 ) async throws -> T {
     var logger = Logger(label: "api-test")
     logger.logLevel = .critical
     var settings = HTTPAPISettings(address: unixSocket.map { .unix(path: $0) } ?? .tcp(host: "127.0.0.1", port: 0))
     configure(&settings)
-    let server = DisplayHTTPServer(settings: settings, displays: displays, clients: clients, logger: logger, input: input)
+    let server = DisplayHTTPServer(settings: settings, displays: displays, clients: clients, logger: logger, input: input,
+                                   checkDMA: checkDMA)
     let (ports, continuation) = AsyncStream<Int>.makeStream()
     let group = ServiceGroup(configuration: .init(
         services: [server.makeApplication { port in continuation.yield(port) }], logger: logger))

@@ -123,6 +123,9 @@ struct OpenAPIConformanceTests {
             ("GET", "/v1/clients?all=1", nil, auth, 400),
             ("GET", "/v1/clients/0", nil, auth, 200),
             ("GET", "/v1/clients/3", nil, auth, 404),
+            ("POST", "/v1/clients/0/dma-check", Array(#"{"access":"read","address":4096}"#.utf8), auth, 503),
+            ("POST", "/v1/clients/0/dma-check", Array(#"{"access":"sideways"}"#.utf8), auth, 400),
+            ("POST", "/v1/clients/9/dma-check", Array(#"{"access":"read","address":4096}"#.utf8), auth, 404),
             ("POST", "/v1/input/keys", Array(#"{"keysyms":[97,65293],"text":"hi"}"#.utf8), auth, 200),
             ("POST", "/v1/input/keys", Array("nope".utf8), auth, 400),
             ("POST", "/v1/input/keys?x=1", Array(#"{"text":"a"}"#.utf8), auth, 400),
@@ -137,6 +140,7 @@ struct OpenAPIConformanceTests {
         // A connected input device (a test frontend) for POST /v1/input/keys.
         let input = try InputRig()
         let problems = try await withAPI({ set }, clients: { gpuServer.clientReports() }, input: input.port,
+                                         checkDMA: { gpuServer.checkDMA($0) },
                                          configure: { $0.token = "t0k"; $0.maxUploadBytes = 32_000 }) { api in
             var problems: [String] = []
             var covered = Set<String>()

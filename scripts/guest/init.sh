@@ -12,7 +12,8 @@
 #   VIREO-GUEST input-caps ev=E abs=A rel=R led=L end   its capability bitmaps (hex, from sysfs)
 #   VIREO-GUEST input=eventN ready               a virtio-input device is there; its key events are echoed as
 #   VIREO-GUEST key code=C value=V end           one line per EV_KEY event (evdev code, 1 down, 0 up, 2 repeat)
-# Host commands (one line each): "next" (phase 2, once), "poweroff".
+# Host commands (one line each): "next" (phase 2, once), "faults" (print the IOMMU faults the kernel logged as
+#   "VIREO-GUEST iommu-fault ... end" lines, then "VIREO-GUEST faults done"), "poweroff".
 /bin/busybox mkdir -p /proc /sys /dev /tmp /bin /sbin
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin
@@ -101,6 +102,11 @@ while read -r line; do
                 sh /pattern.sh damage /dev/fb0 && echo "VIREO-GUEST phase=2 ready"
                 phase2_done=1
             fi
+            ;;
+        faults)
+            # The IOMMU faults the guest's virtio-iommu driver logged (Linux: "... fault from EP N at 0x...").
+            dmesg | grep 'fault from EP' | sed 's/^.*\] //; s/^/VIREO-GUEST iommu-fault /; s/$/ end/'
+            echo "VIREO-GUEST faults done"
             ;;
         poweroff) poweroff -f ;;
     esac

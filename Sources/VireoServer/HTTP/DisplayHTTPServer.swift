@@ -59,11 +59,12 @@ public struct DisplayHTTPServer: Sendable {
     ///   - clients: the clients' limits and refusal counters (`GET /v1/clients`; `GPUServer.clientReports`).
     ///   - input: the client's input device, for `POST /v1/input/keys` (nil: that route answers 503).
     public init(settings: HTTPAPISettings, displays: @escaping @Sendable () -> DisplaySet?,
-                clients: @escaping @Sendable () -> [ClientReport] = { [] }, logger: Logger, input: InputPort? = nil) {
+                clients: @escaping @Sendable () -> [ClientReport] = { [] }, logger: Logger, input: InputPort? = nil,
+                checkDMA: (@Sendable (DMACheckRequest) -> Result<DMACheckResult, DMACheckError>)? = nil) {
         self.settings = settings
         self.logger = logger
         self.routes = DisplayRoutes(displays: displays, settings: settings, input: input)
-        self.clientRoutes = ClientRoutes(clients: clients)
+        self.clientRoutes = ClientRoutes(clients: clients, checkDMA: checkDMA)
     }
 
     /// The router with every route and the JSON error middleware (for in-process tests or embedding).

@@ -1,0 +1,110 @@
+// DMACheck: asks a client's GPU connection whether its device may access guest addresses now, through exactly the
+// path its DMA takes (Vireo's virtio-iommu endpoint, or the frontend's IOTLB with misses asked of the frontend).
+// For security reviews and tests on a live system: nothing is read or written, and a refusal is reported as any
+// refused DMA is (a fault on the virtio-iommu eventq, or ACCESS_FAIL to the frontend) and counted.
+import Foundation
+import GuestMemory
+import Synchronization
+import VireoSystem
+
+public struct DMACheckRequest: Sendable, Equatable {
+    public enum Target: Sendable, Equatable {
+        /// `length` bytes at a device address (an IOVA behind an IOMMU).
+        case address(UInt64, length: UInt64)
+        /// Every backing entry of a resource.
+        case resource(UInt32)
+        /// Every backing entry of the resource a scanout shows.
+        case scanout(Int)
+    }
+    public var target: Target
+    public var access: DMAAccess
+    public init(target: Target, access: DMAAccess) { self.target = target; self.access = access }
+}
+
+public struct DMACheckResult: Sendable, Equatable {
+    /// Every byte checked is accessible for `access`.
+    public var allowed: Bool
+    /// The ranges checked (device addresses).
+    public var checked: [GuestRange]
+    /// Why not: the first refused address and the reason; nil when allowed.
+    public var refusal: String?
+    public var refusedAddress: UInt64?
+}
+
+public enum DMACheckError: Error, Equatable, CustomStringConvertible {
+    case noGuest, noResource(String), tooLong, timedOut
+    public var description: String {
+        switch self {
+        case .noGuest: "no GPU frontend is connected"
+        case .noResource(let what): what
+        case .tooLong: "length must be 1...2^32"
+        case .timedOut: "the connection did not answer in time"
+        }
+    }
+}
+
+/// Requests handed from other threads to the connection's thread (which owns the DMA path), one at a time each.
+final class DMACheckMailbox: Sendable {
+    private struct Pending { var request: DMACheckRequest; var result: Result<DMACheckResult, DMACheckError>? }
+    private let slots = Mutex<[UInt64: Pending]>([:])
+    private let nextID = Mutex<UInt64>(0)
+    let wakeup: OwnedFD
+    private let done = NSConditionBox()
+
+    init() throws { wakeup = try EventFD.make() }
+
+    /// Posts a request and waits (bounded) for the connection thread's answer.
+    func ask(_ request: DMACheckRequest, timeout: TimeInterval) -> Result<DMACheckResult, DMACheckError> {
+        let id = nextID.withLock { $0 += 1; return $0 }
+        slots.withLock { $0[id] = Pending(request: request, result: nil) }
+        _ = EventFD.signal(wakeup)
+        let deadline = Date() + timeout
+        while true {
+            if let result = slots.withLock({ $0[id]?.result }) {
+                slots.withLock { _ = $0.removeValue(forKey: id) }
+                return result
+            }
+            if Date() >= deadline {
+                slots.withLock { _ = $0.removeValue(forKey: id) }
+                return .failure(.timedOut)
+            }
+            done.wait(until: min(deadline, Date() + 0.05))
+        }
+    }
+
+    /// On the connection thread: answers every waiting request with `check`.
+    func serve(_ check: (DMACheckRequest) -> Result<DMACheckResult, DMACheckError>) {
+        _ = EventFD.drain(wakeup)
+        let waiting = slots.withLock { s in s.filter { $0.value.result == nil }.map { ($0.key, $0.value.request) } }
+        for (id, request) in waiting {
+            let result = check(request)
+            slots.withLock { if $0[id] != nil { $0[id]!.result = result } }
+        }
+        done.broadcast()
+    }
+
+    /// The connection ended: whoever waits gets `noGuest`.
+    func cancelAll() {
+        slots.withLock { s in for k in s.keys where s[k]!.result == nil { s[k]!.result = .failure(.noGuest) } }
+        done.broadcast()
+    }
+}
+
+/// NSCondition, Sendable (it is thread-safe).
+final class NSConditionBox: @unchecked Sendable {
+    private let cond = NSCondition()
+    func broadcast() { cond.lock(); cond.broadcast(); cond.unlock() }
+    func wait(until deadline: Date) { cond.lock(); _ = cond.wait(until: deadline); cond.unlock() }
+}
+
+extension GuestMemoryError {
+    /// The address the error names.
+    var address: UInt64? {
+        switch self {
+        case .outOfRange(let a, _): a
+        case .translationFault(let a, _, _): a
+        case .translationMiss(let a, _): a
+        default: nil
+        }
+    }
+}
