@@ -9,6 +9,8 @@ struct BackendSpec: Sendable {
     var executable: String
     var version: String
     var isVireo: Bool
+    /// Started with Vireo's arguments (the measured Vireo, and a baseline Vireo build from VIREO_GPU_BASELINE).
+    var takesVireoArguments = false
 }
 
 final class BackendProcess: @unchecked Sendable {
@@ -26,7 +28,7 @@ final class BackendProcess: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let setpriv = "/usr/bin/setpriv"
         var arguments = [spec.executable, "--socket-path", socketPath]
-        if spec.isVireo { arguments += ["--log-level", "warning"] }
+        if spec.isVireo || spec.takesVireoArguments { arguments += ["--log-level", "warning"] }
         if FileManager.default.isExecutableFile(atPath: setpriv) {
             process.executableURL = URL(fileURLWithPath: setpriv)
             process.arguments = ["--pdeathsig", "KILL", "--"] + arguments

@@ -16,6 +16,11 @@ func discoverBackends() -> [BackendSpec] {
             : " + uncommitted changes in Sources/"
         specs.append(BackendSpec(name: "Vireo", executable: vireo, version: "git \(commit)\(dirty)", isVireo: true))
     }
+    // A second Vireo build measured as a peer in the same run (A/B comparisons of changes on a noisy machine).
+    if let base = env["VIREO_GPU_BASELINE"], fm.isExecutableFile(atPath: base) {
+        specs.append(BackendSpec(name: "Vireo baseline", executable: base, version: base, isVireo: false,
+                                 takesVireoArguments: true))
+    }
     let q72 = env["QEMU72_VHOST_USER_GPU"] ?? "/usr/lib/qemu/vhost-user-gpu"
     if fm.isExecutableFile(atPath: q72) {
         let v = shell("dpkg-query", "-W", "-f=${Version}", "qemu-system-gui") ?? "?"
@@ -197,7 +202,9 @@ struct Report {
 
         Per backend: warm-up (\(warmUp.frames) frames, \(warmUp.damage) damage updates, \(warmUp.info) GET_DISPLAY_INFO), then per round
         \(perRound.frames) frames, \(perRound.damage) damage updates and \(perRound.info) GET_DISPLAY_INFO\(options.scale == 1 ? "" : " (scaled by \(options.scale))");
-        rounds rotate which backend goes first. Percentiles are nearest-rank over all rounds.
+        rounds rotate which backend goes first. Percentiles are nearest-rank over all rounds. A p99 on these shared
+        cores is set by scheduling outliers (a preempted thread: 0.1 to several ms), whichever backend they hit, so one
+        run's p99 ratio can land far from another's; GET_DISPLAY_INFO's p99 (a ~25-60 µs round trip) most of all.
 
         ## How to rerun
 
@@ -210,6 +217,11 @@ struct Report {
 
         QEMU 7.2's backend comes from `qemu-system-gui` (`/usr/lib/qemu/vhost-user-gpu`); QEMU 10's from
         `scripts/fetch-qemu10.sh` (cached under `/var/cache/vireo/qemu10`). A missing peer is skipped.
+
+        To judge a change on these noisy machines, measure the old and the new build in the same run:
+        `VIREO_GPU_BASELINE=/path/to/old/vireo-gpu .build/release/vireo-bench --backends vireo,baseline --no-write`
+        adds the old build as a peer ("Vireo baseline"; a wrapper script can add arguments such as `--poll-us 0`).
+        `--ops frame|damage|info` (comma-separated) runs only those loops, for `perf record -p` on the backend.
 
         """
         return md

@@ -1,5 +1,5 @@
 // vireo-bench: Vireo against QEMU's vhost-user-gpu backends, in one run, over the same driver and display end.
-// Usage: vireo-bench [--rounds N] [--quick] [--backends vireo,qemu72,qemu10] [--output FILE | --no-write]
+// Usage: vireo-bench [--rounds N] [--quick] [--backends vireo,baseline,qemu72,qemu10] [--ops frame,damage,info] [--output FILE | --no-write]
 import DisplayPNG
 import Foundation
 import Glibc
@@ -8,8 +8,10 @@ import VireoTestSupport
 struct Options {
     var rounds = 4
     var scale = 1.0
-    var wanted: Set<String> = ["vireo", "qemu72", "qemu10"]
+    var wanted: Set<String> = ["vireo", "baseline", "qemu72", "qemu10"]
     var output: String? = "docs/performance.md"
+    /// Operations measured (`--ops frame,damage,info`; for profiling one path). Reports need all three.
+    var ops: Set<String> = ["frame", "damage", "info"]
 
     init(_ args: [String]) throws {
         var it = args.makeIterator()
@@ -20,8 +22,9 @@ struct Options {
             case "--backends": wanted = Set((it.next() ?? "").split(separator: ",").map(String.init))
             case "--output": output = it.next()
             case "--no-write": output = nil
+            case "--ops": ops = Set((it.next() ?? "").split(separator: ",").map(String.init)); output = nil
             case "-h", "--help":
-                print("usage: vireo-bench [--rounds N] [--quick] [--backends vireo,qemu72,qemu10] [--output FILE | --no-write]")
+                print("usage: vireo-bench [--rounds N] [--quick] [--backends vireo,baseline,qemu72,qemu10] [--ops frame,damage,info] [--output FILE | --no-write]")
                 exit(0)
             default: throw BenchFailure("unknown argument \(a)")
             }
@@ -72,6 +75,8 @@ func run() throws {
     var results = specs.map { BackendResult(spec: $0) }
     /// Runs `n` operations of `op` on backend `b`; `record` false for warm-up.
     func measure(_ b: Int, _ op: Operation, _ n: Int, record: Bool) throws {
+        let name = op == .frame ? "frame" : op == .damage ? "damage" : "info"
+        guard options.ops.contains(name) else { return }
         let d = drivers[b], p = processes[b]
         var series = results[b][op]
         var index = series.count
@@ -132,7 +137,7 @@ func run() throws {
 }
 
 func key(of spec: BackendSpec) -> String {
-    spec.isVireo ? "vireo" : spec.name.hasPrefix("QEMU 7") ? "qemu72" : "qemu10"
+    spec.isVireo ? "vireo" : spec.takesVireoArguments ? "baseline" : spec.name.hasPrefix("QEMU 7") ? "qemu72" : "qemu10"
 }
 
 func makeTempFolder() throws -> String {

@@ -180,3 +180,10 @@ uint64_t cvireo_monotonic_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+int cvireo_set_send_buffer(int sock, int bytes) {
+    if (setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) != 0) return -1;
+    int current = 0;
+    socklen_t len = sizeof current;
+    if (getsockopt(sock, SOL_SOCKET, SO_SNDBUF, &current, &len) != 0) return -1;
+    return current;
+}

@@ -140,12 +140,37 @@ public final class DisplaySet: Sendable {
             guard s.scanouts.indices.contains(index), s.scanouts[index].enabled else { return }
             let stride = s.scanouts[index].frame.stride
             s.scanouts[index].frame.pixels.withUnsafeMutableBytes { write($0, stride) }
-            s.scanouts[index].frame.frameCounter &+= 1
-            s.scanouts[index].lastDamage = now
-            s.scanouts[index].pendingDamage.add(damage)
-            s.frameEvents &+= 1
+            Self.flushed(&s, index, damage: damage, at: now)
         }
         changed.broadcast()
+    }
+
+    /// The bookkeeping of one flush on scanout `index`, shared by `update` and `replaceFrame`.
+    private static func flushed(_ s: inout State, _ index: Int, damage: Rect, at now: Date) {
+        s.scanouts[index].frame.frameCounter &+= 1
+        s.scanouts[index].lastDamage = now
+        s.scanouts[index].pendingDamage.add(damage)   // for the VNC mirror (takeDamage)
+        s.frameEvents &+= 1
+    }
+
+    /// A flush of the whole scanout without a copy: the picture becomes `pixels` (width*height B,G,R,X bytes, stride
+    /// width*4), whose storage the caller keeps sharing copy-on-write (whoever writes next gets its own copy, so a
+    /// reader never sees a later change), with the same bookkeeping as `update` (`flushed`). Returns the previous
+    /// picture's storage for the caller to reuse, or nil, changing nothing, when the scanout is off or not
+    /// width x height.
+    public func replaceFrame(_ index: Int, width: UInt32, height: UInt32, with pixels: [UInt8]) -> [UInt8]? {
+        let now = Date()
+        let old: [UInt8]? = state.withLock { s in
+            guard s.scanouts.indices.contains(index), s.scanouts[index].enabled,
+                  s.scanouts[index].frame.width == width, s.scanouts[index].frame.height == height,
+                  pixels.count == s.scanouts[index].frame.pixels.count else { return nil }
+            let previous = s.scanouts[index].frame.pixels
+            s.scanouts[index].frame.pixels = pixels
+            Self.flushed(&s, index, damage: Rect(x: 0, y: 0, width: width, height: height), at: now)
+            return previous
+        }
+        if old != nil { changed.broadcast() }
+        return old
     }
 
     /// Copies `rect` (inside the scanout) as tightly packed BGRX rows into `out` (rect.width*rect.height*4 bytes).

@@ -72,6 +72,7 @@ public struct DMASpace: Sendable {
         try typedGuestMemoryError { try bytes.withUnsafeBytes { buf in try write(at: address, from: buf) } }
     }
 
+    @inlinable
     public func load<T: FixedWidthInteger>(_ type: T.Type, at address: UInt64,
                                            access: DMAAccess = .read) throws(GuestMemoryError) -> T {
         guard let translator else { return try memory.load(type, at: address) }
@@ -82,6 +83,7 @@ public struct DMASpace: Sendable {
         return T(littleEndian: value)
     }
 
+    @inlinable
     public func store<T: FixedWidthInteger>(_ value: T, at address: UInt64) throws(GuestMemoryError) {
         guard let translator else { return try memory.store(value, at: address) }
         let r = try translator.translate(address, length: UInt64(MemoryLayout<T>.size), access: .write)

@@ -51,7 +51,7 @@ public enum MemoryTableError: Error, Equatable, Sendable, CustomStringConvertibl
 /// One mapped region. `mapping` covers exactly [guestBase, guestBase+size).
 public final class MemoryRegion: Sendable {
     public let layout: MemoryRegionLayout
-    let mapping: MappedFile
+    @usableFromInline let mapping: MappedFile
 
     public var guestBase: UInt64 { layout.guestPhysAddr }
     public var size: UInt64 { layout.memorySize }
@@ -63,7 +63,7 @@ public final class MemoryRegion: Sendable {
     }
 
     /// Offset of `address` in this region when [address, address+length) lies wholly inside, else nil.
-    @inline(__always) func offset(of address: UInt64, length: UInt64) -> Int? {
+    @inlinable @inline(__always) func offset(of address: UInt64, length: UInt64) -> Int? {
         guard address >= guestBase else { return nil }
         let offset = address - guestBase                      // cannot wrap: checked above
         guard offset < size, length <= size - offset else { return nil }   // never `offset + length > size`
@@ -147,7 +147,7 @@ public struct GuestMemory: Sendable {
         }
     }
 
-    @inline(__always) func region(containing address: UInt64) -> MemoryRegion? {
+    @inlinable @inline(__always) func region(containing address: UInt64) -> MemoryRegion? {
         // Few regions (QEMU uses 1-8): a linear scan beats a search.
         for r in regions where address >= r.guestBase && address - r.guestBase < r.size { return r }
         return nil
@@ -180,7 +180,7 @@ public struct GuestMemory: Sendable {
     }
 
     /// Little-endian integer load (ring fields). Fast path when inside one region.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func load<T: FixedWidthInteger>(_: T.Type, at address: UInt64) throws(GuestMemoryError) -> T {
         let width = UInt64(MemoryLayout<T>.size)
         if let r = region(containing: address), let off = r.offset(of: address, length: width) {
@@ -191,7 +191,7 @@ public struct GuestMemory: Sendable {
         return T(littleEndian: value)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func store<T: FixedWidthInteger>(_ value: T, at address: UInt64) throws(GuestMemoryError) {
         let width = UInt64(MemoryLayout<T>.size)
         if let r = region(containing: address), let off = r.offset(of: address, length: width) {

@@ -104,7 +104,6 @@ extension GuestMemoryError {
         case .outOfRange(let a, _): a
         case .translationFault(let a, _, _): a
         case .translationMiss(let a, _): a
-        default: nil
         }
     }
 }

@@ -16,9 +16,9 @@ public final class IOMMUConnection: VhostUserConnection, @unchecked Sendable {
     /// Faults taken from the device (with a request's result) that wait for an eventq buffer; bounded.
     var undeliveredFaults: [IOMMUFault] = []
     /// Faults that could not be delivered: `undeliveredFaults` was full, or the buffer was unwritable.
-    internal(set) var faultsDropped: UInt64 = 0
+    var faultsDropped: UInt64 = 0
     /// Eventq buffers returned unused: smaller than a fault report, or with a device-readable part.
-    internal(set) var unusableEventBuffers: UInt64 = 0
+    var unusableEventBuffers: UInt64 = 0
 
     static let faultsPendingTag = deviceTagBase
     /// Bounds what is read of one request: the largest request (MAP) is 40 bytes; 4 KiB leaves room for padding.

@@ -48,6 +48,14 @@ public enum UnixSocket {
         return try waitReadable(fd, timeoutMS: timeoutMS)
     }
 
+    /// Sets `sock`'s send buffer (SO_SNDBUF: the kernel caps `bytes` at net.core.wmem_max, then doubles it for
+    /// its bookkeeping). Returns the size in effect, or nil when refused.
+    @discardableResult
+    public static func setSendBuffer(_ sock: OwnedFD, bytes: Int) -> Int? {
+        let r = cvireo_set_send_buffer(sock.rawValue, Int32(clamping: bytes))
+        return r < 0 ? nil : Int(r)
+    }
+
     /// Sends all of `bytes` (the descriptors with the first chunk). On a non-blocking socket whose peer does not
     /// read, `whileBlocked` runs every few milliseconds; after `stallLimitMS` without progress: ETIMEDOUT.
     public static func send(_ sock: OwnedFD, _ bytes: [UInt8], fds: [OwnedFD] = [], whileBlocked: (() -> Void)? = nil,

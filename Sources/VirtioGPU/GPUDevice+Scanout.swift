@@ -49,6 +49,7 @@ extension GPUDevice {
                                     "(\(res.width)x\(res.height))")
         }
         scanouts[index] = ScanoutBinding(resourceID: res.id, rect: c.r)
+        spareFrames[index] = nil
         displays.enable(index, width: c.r.width, height: c.r.height)
         events.append(.scanout(index: index, width: c.r.width, height: c.r.height))
         present(res, rect: c.r, on: index)
@@ -74,6 +75,7 @@ extension GPUDevice {
 
     func disableScanout(_ index: Int) {
         scanouts[index] = nil
+        spareFrames[index] = nil
         displays.disable(index)
         events.append(.scanout(index: index, width: 0, height: 0))
     }
@@ -88,9 +90,11 @@ extension GPUDevice {
     }
 
     /// Copies the pending flushes into the DisplaySet, converting to B,G,R,X (one flush per lock, never torn).
+    /// A flush of a whole B,G,R,X resource shown whole is not copied: the DisplaySet shares the resource's pixels.
     public func commitPresents() {
         for p in pendingPresents {
             guard let res = resources[p.resourceID] else { continue }
+            if presentWithoutCopy(p, res) { continue }
             let format = res.format, srcStride = res.stride, rect = p.rect, damage = p.damage
             res.pixels.withUnsafeBytes { src in
                 // Invariant (SET_SCANOUT/RESOURCE_FLUSH checks): rect lies inside the resource.
@@ -107,6 +111,31 @@ extension GPUDevice {
             }
         }
         pendingPresents.removeAll(keepingCapacity: true)
+    }
+
+    /// The whole-frame case of `commitPresents`: when the flush covers the whole resource, the scanout shows the whole
+    /// resource (so its picture has the resource's size and stride) and the bytes need no conversion, the DisplaySet
+    /// takes the resource's pixels copy-on-write (Swift arrays): a later write to either side copies first, so
+    /// the DisplaySet keeps exactly this flush. The picture it gives back becomes the scanout's spare frame.
+    func presentWithoutCopy(_ p: PendingPresent, _ res: GPUResource) -> Bool {
+        let whole = Rect(x: 0, y: 0, width: res.width, height: res.height)
+        guard res.format.shuffle == .none, p.rect == whole, p.damage == whole,
+              let old = displays.replaceFrame(p.index, width: res.width, height: res.height, with: res.pixels)
+        else { return false }
+        // Keep the old picture for the next whole transfer, unless it is this resource's own storage already
+        // (a second flush without a transfer between): reusing that would only force a copy.
+        let same = old.withUnsafeBytes { o in res.pixels.withUnsafeBytes { o.baseAddress == $0.baseAddress } }
+        spareFrames[p.index] = (!same && old.count == res.pixels.count) ? old : nil
+        return true
+    }
+
+    /// For a TRANSFER_TO_HOST_2D that rewrites all of `res`: a spare frame of a scanout showing it, to write into
+    /// instead of the current pixels (which the DisplaySet may share, and which would be copied first).
+    func takeSpareFrame(for res: GPUResource) -> [UInt8]? {
+        for (i, b) in scanouts.enumerated() where b?.resourceID == res.id {
+            if let spare = spareFrames.removeValue(forKey: i), spare.count == res.pixels.count { return spare }
+        }
+        return nil
     }
 
     /// The pixels of `damage` (scanout coordinates) on scanout `index` as B,G,R,X rows for an UPDATE: straight

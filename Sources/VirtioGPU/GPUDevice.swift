@@ -32,6 +32,11 @@ public final class GPUDevice {
     var events: [GPUDisplayEvent] = []
     /// Flushes shown to the side channel but not yet copied into the DisplaySet (see `handle(deferringPresents:)`).
     var pendingPresents: [PendingPresent] = []
+    /// Per scanout: the storage of a picture the DisplaySet gave back when a whole-frame flush handed it the
+    /// resource's pixels instead of a copy (`commitPresents`); the next TRANSFER_TO_HOST_2D that rewrites the whole
+    /// resource writes into it instead of copying the shared pixels first. At most one per scanout, so the memory
+    /// stays what a private DisplaySet copy would take; dropped when the scanout changes.
+    var spareFrames: [Int: [UInt8]] = [:]
     /// Reused for UPDATE pixels of resources whose format is not B,G,R,X already (grows, never shrinks).
     var conversionBuffer: [UInt8] = []
 
@@ -56,6 +61,7 @@ public final class GPUDevice {
         for (i, b) in scanouts.enumerated() where b != nil { displays.disable(i) }
         scanouts = Array(repeating: nil, count: displays.count)
         pendingPresents = []
+        spareFrames = [:]
         resources = [:]
         hostBytes = 0
         totalBackingEntries = 0

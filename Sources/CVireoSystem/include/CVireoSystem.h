@@ -47,6 +47,8 @@ int cvireo_poll_readable(int fd, int timeout_ms);
 int cvireo_poll_writable(int fd, int timeout_ms);
 /// recv(2) with MSG_DONTWAIT: -1 with errno EAGAIN when nothing is there yet.
 ssize_t cvireo_recv_nonblocking(int sock, void *buf, size_t len);
+/// SO_SNDBUF (the kernel caps it at net.core.wmem_max and doubles it); returns the size in effect, or -1.
+int cvireo_set_send_buffer(int sock, int bytes);
 
 /// Flags for mmap(2).
 int cvireo_prot_read(void);
