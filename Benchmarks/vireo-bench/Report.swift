@@ -173,7 +173,10 @@ struct Report {
         PNG encode of a 1080p desktop-like frame (`PNGEncoder`, `.fast`, p50 of 15; target <= 10 ms): \(png.map { "\(f($0.p50MS)) ms, \($0.bytes) bytes, **\($0.p50MS <= 10 ? "met" : "not met")**" } ?? "not measured").
 
         Screenshot latency and PNG size against QEMU's QMP `screendump` (the screenshot API's targets) are in
-        [`performance-screenshots.md`](performance-screenshots.md) (`scripts/bench-screenshot.sh`).
+        [`performance-screenshots.md`](performance-screenshots.md) (`scripts/bench-screenshot.sh`); the cost of DMA
+        translation (virtio-iommu, IOTLB), MAP+UNMAP rates and lookup costs in
+        [`performance-iommu.md`](performance-iommu.md) (`scripts/bench-iommu.sh`); VNC frames/s, bytes per frame and
+        flush-to-viewer latency in [`vnc.md`](vnc.md#figures-vnc-bench) (`vnc-bench`).
 
         ## What is measured
 
