@@ -14,6 +14,11 @@ extension IOMMUState {
         guard let request = IOVARange(start: iova, length: length) else {
             return try refuse(.mapping, id, access, iova, length, "access wraps past 2^64")
         }
+        // The mapping the previous translation of this endpoint used (forgotten on any change, see IOMMUState).
+        if let hit = lastTranslation, hit.endpoint == id, hit.mapping.range.contains(request),
+           !hit.mapping.flags.contains(.mmio), hit.mapping.flags.contains(access == .read ? .read : .write) {
+            return [GuestRange(address: hit.mapping.phys + (iova - hit.mapping.range.first), length: length)]
+        }
         // The common case first, in two lookups: attached (so managed: ATTACH checks that) to a translating domain.
         if let domainID = attachment[id], let domain = domains[domainID], !domain.bypass {
             return try walk(domain.mappings, endpoint: id, request: request, access: access)
@@ -72,7 +77,10 @@ extension IOMMUState {
             } else {
                 out.append(GuestRange(address: phys, length: takeMinusOne + 1))
             }
-            if takeMinusOne == remainingMinusOne { return out }
+            if takeMinusOne == remainingMinusOne {
+                lastTranslation = (id, m)
+                return out
+            }
             address += takeMinusOne + 1                        // <= request.last: no wrap
             i = table.position(after: i)
         }

@@ -24,12 +24,17 @@ struct IOMMUState: Sendable {
 
     let config: IOMMUConfiguration
     let endpoints: [UInt32: IOMMUEndpointConfig]
-    var negotiated: UInt64 = 0
+    // Every field a translation depends on forgets `lastTranslation` when it changes (any request that touches
+    // them, a reset, a config write): the cache can never outlive what it was read from.
+    var negotiated: UInt64 = 0 { didSet { lastTranslation = nil } }
     /// Config field `bypass`: 0 at start (IOMMU-5.1), kept on device reset, 0 again on system reset.
-    var bypassField: UInt8 = 0
+    var bypassField: UInt8 = 0 { didSet { lastTranslation = nil } }
     /// Endpoint id -> domain id.
-    var attachment: [UInt32: UInt32] = [:]
-    var domains: [UInt32: IOMMUDomain] = [:]
+    var attachment: [UInt32: UInt32] = [:] { didSet { lastTranslation = nil } }
+    var domains: [UInt32: IOMMUDomain] = [:] { didSet { lastTranslation = nil } }
+    /// The mapping the last successful translation used, and for which endpoint: DMA walks a buffer in order, so
+    /// most translations fall in the same mapping (a frame's backing entries in one large mapping).
+    var lastTranslation: (endpoint: UInt32, mapping: IOMMUMapping)?
     var mappedBytes: UInt64 = 0
     var mappingCount = 0
     /// Guest-physical RAM; MAP of normal memory outside it answers RANGE. nil: not known, not checked.

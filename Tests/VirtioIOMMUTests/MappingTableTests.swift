@@ -1,5 +1,6 @@
 // MappingTable against a plain sorted-array model, with enough mappings that chunks split and empty out, and
 // unmaps that span several chunks: every lookup, plan and removal must agree with the model.
+import GuestMemory
 import Testing
 @testable import VirtioIOMMU
 
@@ -65,5 +66,53 @@ import Testing
         #expect(table.entries.map(\.range.first) == model.ranges.map(\.first))
         #expect(table.count == model.ranges.count)
         #expect(largest > 3 * MappingTable.chunkCapacity, "the test must make chunks split")
+    }
+}
+
+@Suite struct TranslationCacheTests {
+    /// The last translation is cached per endpoint; every request, reset and config change must forget it, or a
+    /// device could keep reaching memory the guest just took away.
+    @Test("IOMMU-6.5: after UNMAP, DETACH, a remap read-only, or a reset, a cached translation no longer works")
+    func cacheForgotten() throws {
+        let page: UInt64 = 4096
+        func fresh() -> IOMMUDevice {
+            let d = IOMMUDevice(configuration: IOMMUConfiguration(endpoints: [IOMMUEndpointConfig(id: 1)]))
+            d.setNegotiatedFeatures(IOMMUDevice.offeredFeatures)
+            return d
+        }
+        func req(_ type: UInt8, _ fields: [Any]) -> [UInt8] {
+            var b: [UInt8] = [type, 0, 0, 0]
+            for f in fields {
+                if let v = f as? UInt32 { b += withUnsafeBytes(of: v.littleEndian, Array.init) }
+                if let v = f as? UInt64 { b += withUnsafeBytes(of: v.littleEndian, Array.init) }
+            }
+            return b
+        }
+        let attach = req(1, [UInt32(1), UInt32(1), UInt32(0), UInt32(0)])
+        let map = { (flags: UInt32) in req(3, [UInt32(1), UInt64(0x10000), UInt64(0x10000 + 16 * page - 1), UInt64(0x200000), flags]) }
+        let unmap = req(4, [UInt32(1), UInt64(0x10000), UInt64(0x10000 + 16 * page - 1), UInt32(0)])
+        let detach = req(2, [UInt32(1), UInt32(1), UInt32(0), UInt32(0)])
+        func ok(_ d: IOMMUDevice, _ r: [UInt8]) { #expect(d.handle(request: r, writableLength: 4).status == .ok) }
+        func reachable(_ d: IOMMUDevice, _ access: DMAAccess) -> Bool {
+            (try? d.translator(for: 1).translate(0x10000 + page, length: 64, access: access)) != nil
+        }
+
+        let d = fresh()
+        ok(d, attach); ok(d, map(3))
+        #expect(reachable(d, .write) && reachable(d, .write))   // the second from the cache
+        ok(d, unmap)
+        #expect(!reachable(d, .read) && !reachable(d, .write))
+        ok(d, map(1))                                            // read-only now
+        #expect(reachable(d, .read))
+        #expect(!reachable(d, .write))
+        #expect(reachable(d, .read))
+        ok(d, detach)
+        #expect(!reachable(d, .read))
+
+        let e = fresh()
+        ok(e, attach); ok(e, map(3))
+        #expect(reachable(e, .read))
+        e.reset()
+        #expect(!reachable(e, .read))
     }
 }
