@@ -18,6 +18,45 @@ final class VNCSession: Sendable {
     private let connected = Atomic<Int>(0)
     /// Updates sent to clients that get the cursor composited (each drew it into the shared framebuffer).
     let compositedUpdates = Atomic<UInt64>(0)
+    /// What each client holds down (by client pointer): released for it when it leaves, so a viewer that closes
+    /// with a key or button held (a browser tab closed mid-Ctrl) does not leave it stuck in the guest.
+    private let held = Mutex<[Int: HeldInput]>([:])
+    struct HeldInput {
+        var keysyms: Set<UInt32> = []
+        var scancodes: [UInt32: UInt32] = [:]       // scancode -> the keysym sent with it
+        var pointer: (x: Int, y: Int, width: Int, height: Int, buttons: UInt8)?
+    }
+
+    func noteKeysym(_ client: rfbClientPtr, _ keysym: UInt32, down: Bool) {
+        held.withLock { h in
+            if down { h[Int(bitPattern: client), default: .init()].keysyms.insert(keysym) }
+            else { h[Int(bitPattern: client)]?.keysyms.remove(keysym) }
+        }
+    }
+
+    func noteScancode(_ client: rfbClientPtr, _ scancode: UInt32, keysym: UInt32, down: Bool) {
+        held.withLock { h in
+            if down { h[Int(bitPattern: client), default: .init()].scancodes[scancode] = keysym }
+            else { h[Int(bitPattern: client)]?.scancodes[scancode] = nil }
+        }
+    }
+
+    func notePointer(_ client: rfbClientPtr, x: Int, y: Int, width: Int, height: Int, buttons: UInt8) {
+        held.withLock { h in h[Int(bitPattern: client), default: .init()].pointer = (x, y, width, height, buttons) }
+    }
+
+    /// The client left: release whatever it still held.
+    func releaseHeld(by client: rfbClientPtr) {
+        guard let h = held.withLock({ $0.removeValue(forKey: Int(bitPattern: client)) }) else { return }
+        for (scancode, keysym) in h.scancodes { input.scancode(scancode, keysym: keysym, down: false) }
+        for keysym in h.keysyms { input.keysym(keysym, down: false) }
+        if let p = h.pointer, p.buttons != 0 {
+            input.pointer(scanout: scanout, x: p.x, y: p.y, width: p.width, height: p.height, buttons: 0)
+        }
+        if !h.keysyms.isEmpty || !h.scancodes.isEmpty {
+            logger.info("VNC client left with \(h.keysyms.count + h.scancodes.count) keys down: released them")
+        }
+    }
 
     init(scanout: Int, input: any InputSink, logger: Logger, throttle: PasswordThrottle,
          resizeRequest: VNCResizeRequest?) {
@@ -48,19 +87,26 @@ final class VNCSession: Sendable {
             client.pointee.clientGoneHook = { client in
                 vireo_vnc_client_gone_barrier()   // libvncserver frees the client right after this hook
                 guard let client, let session = VNCSession.of(client) else { return }
+                session.releaseHeld(by: client)
                 session.connected.subtract(1, ordering: .relaxed)
                 session.logger.info("VNC client \(host(client)) left scanout \(session.scanout)")
             }
             return RFB_CLIENT_ACCEPT
         },
         key: { down, keysym, client in
-            VNCSession.of(client)?.input.keysym(UInt32(truncatingIfNeeded: keysym), down: down != 0)
+            guard let client, let session = VNCSession.of(client) else { return }
+            let sym = UInt32(truncatingIfNeeded: keysym)
+            session.noteKeysym(client, sym, down: down != 0)
+            session.input.keysym(sym, down: down != 0)
         },
         pointer: { buttons, x, y, client in
             guard let client, let session = VNCSession.of(client) else { return }
             let screen = client.pointee.screen.pointee
+            let mask = UInt8(truncatingIfNeeded: buttons)
+            session.notePointer(client, x: Int(x), y: Int(y), width: Int(screen.width), height: Int(screen.height),
+                                buttons: mask)
             session.input.pointer(scanout: session.scanout, x: Int(x), y: Int(y), width: Int(screen.width),
-                                  height: Int(screen.height), buttons: UInt8(truncatingIfNeeded: buttons))
+                                  height: Int(screen.height), buttons: mask)
         },
         cutText: { text, length, client in
             guard let text, length > 0, let session = VNCSession.of(client) else { return }
@@ -110,7 +156,9 @@ final class VNCSession: Sendable {
 
     /// Extended key events (QEMU's pseudo-encoding), registered once per process.
     static let scancodeHandler: vireo_vnc_scancode_handler = { client, scancode, keysym, down in
-        VNCSession.of(client)?.input.scancode(scancode, keysym: keysym, down: down != 0)
+        guard let client, let session = VNCSession.of(client) else { return }
+        session.noteScancode(client, scancode, keysym: keysym, down: down != 0)
+        session.input.scancode(scancode, keysym: keysym, down: down != 0)
     }
 }
 

@@ -159,6 +159,31 @@ extension VNCTests {
                                           "scancode e01d ffe4 true", "scancode 1e 61 false"])
         }
 
+        @Test("A viewer that leaves with keys and a button held has them released in the guest")
+        func releasesHeldInputOnDisconnect() throws {
+            let fixture = try VNCFixture()
+            fixture.show(testPattern(width: 64, height: 48), width: 64, height: 48)
+            do {
+                let viewer = try RawRFBClient(port: fixture.ports[0])
+                try viewer.handshake()
+                try viewer.setEncodings([0, -258])
+                _ = try viewer.readUpdate()
+                try viewer.send([4, 1, 0, 0, 0, 0, 0xff, 0xe3])                     // Control_L down (held)
+                try viewer.send([4, 1, 0, 0, 0, 0, 0, 0x62])                        // 'b' down
+                try viewer.send([4, 0, 0, 0, 0, 0, 0, 0x62])                        // 'b' up
+                try viewer.send([255, 0, 0, 1, 0, 0, 0xff, 0xe9, 0, 0, 0, 0x38])   // Alt_L down by scancode (held)
+                try viewer.send([5, 1, 0, 30, 0, 40])                               // left button down (held)
+                let deadline = Date() + 10
+                while fixture.input.all.count < 5 && Date() < deadline { usleep(10_000) }
+            }   // the viewer's socket closes here
+            let deadline = Date() + 10
+            while fixture.input.all.count < 8 && Date() < deadline { usleep(10_000) }
+            let after = Array(fixture.input.all.dropFirst(5))
+            #expect(Set(after) == ["scancode 38 ffe9 false", "key ffe3 false", "pointer 0 30,40 in 64x48 buttons 0"],
+                    "\(fixture.input.all)")
+            #expect(!after.contains("key 62 false"), "keys already released are not released again")
+        }
+
         @Test("The guest cursor: a rich cursor for clients that take one, composited for clients that do not")
         func cursor() throws {
             let fixture = try VNCFixture()
