@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(name: "DisplayPNGTests", dependencies: ["DisplayPNG", "Display", "CPNG"]),
         .testTarget(name: "DisplayCompareTests", dependencies: ["DisplayCompare", "Display"]),
         .testTarget(name: "DisplayVNCTests", dependencies: [
-            "DisplayVNC", "Display", "DisplayPNG", "DisplayCompare", "RFBTestClient",
+            "DisplayVNC", "Display", "DisplayPNG", "DisplayCompare", "RFBTestClient", "VireoTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "VireoServerTests", dependencies: [

@@ -269,9 +269,12 @@ public final class DisplaySet: Sendable {
 }
 
 /// A tiny condition variable for waiters (Foundation's NSCondition wrapped to be Sendable).
-final class Condition: @unchecked Sendable {
+/// Waits wake at least every 50 ms, so a broadcast that lands between a waiter's check and its wait costs at most
+/// that (waiters re-check their condition in a loop).
+public final class Condition: @unchecked Sendable {
     // Sendable: NSCondition is thread-safe.
     private let cond = NSCondition()
-    func broadcast() { cond.lock(); cond.broadcast(); cond.unlock() }
-    func wait(until deadline: Date) { cond.lock(); _ = cond.wait(until: min(deadline, Date() + 0.05)); cond.unlock() }
+    public init() {}
+    public func broadcast() { cond.lock(); cond.broadcast(); cond.unlock() }
+    public func wait(until deadline: Date) { cond.lock(); _ = cond.wait(until: min(deadline, Date() + 0.05)); cond.unlock() }
 }

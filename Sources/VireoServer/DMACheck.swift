@@ -2,6 +2,7 @@
 // path its DMA takes (Vireo's virtio-iommu endpoint, or the frontend's IOTLB with misses asked of the frontend).
 // For security reviews and tests on a live system: nothing is read or written, and a refusal is reported as any
 // refused DMA is (a fault on the virtio-iommu eventq, or ACCESS_FAIL to the frontend) and counted.
+import Display
 import Foundation
 import GuestMemory
 import Synchronization
@@ -49,7 +50,7 @@ final class DMACheckMailbox: Sendable {
     private let slots = Mutex<[UInt64: Pending]>([:])
     private let nextID = Mutex<UInt64>(0)
     let wakeup: OwnedFD
-    private let done = NSConditionBox()
+    private let done = Condition()
 
     init() throws { wakeup = try EventFD.make() }
 
@@ -68,7 +69,7 @@ final class DMACheckMailbox: Sendable {
                 slots.withLock { _ = $0.removeValue(forKey: id) }
                 return .failure(.timedOut)
             }
-            done.wait(until: min(deadline, Date() + 0.05))
+            done.wait(until: deadline)
         }
     }
 
@@ -88,13 +89,6 @@ final class DMACheckMailbox: Sendable {
         slots.withLock { s in for k in s.keys where s[k]!.result == nil { s[k]!.result = .failure(.noGuest) } }
         done.broadcast()
     }
-}
-
-/// NSCondition, Sendable (it is thread-safe).
-final class NSConditionBox: @unchecked Sendable {
-    private let cond = NSCondition()
-    func broadcast() { cond.lock(); cond.broadcast(); cond.unlock() }
-    func wait(until deadline: Date) { cond.lock(); _ = cond.wait(until: deadline); cond.unlock() }
 }
 
 extension GuestMemoryError {

@@ -4,6 +4,7 @@ import Display
 @testable import DisplayVNC
 import Foundation
 import RFBTestClient
+import VireoTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -37,14 +38,16 @@ extension VNCTests {
             try vncPasswordFile("tiger-pw", at: dir + "/passwd")
 
             let display = ":\(Int.random(in: 300...900))"
-            let xserver = try spawnProcess(xvfb, [display, "-screen", "0", "800x600x24", "-nolisten", "tcp"], output: dir + "/xvfb.log")
-            defer { kill(xserver, SIGTERM); _ = waitProcess(xserver, timeout: 5) }
+            let xserver = try spawnChild(xvfb, [display, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+                                        stdout: dir + "/xvfb.log", stderr: dir + "/xvfb.log")
+            defer { kill(xserver, SIGTERM); _ = waitExit(xserver, timeout: 5) }
             let fixture = try VNCFixture(password: "tiger-pw")
             fixture.show(testPattern(width: 64, height: 48), width: 64, height: 48)
             usleep(500_000)   // Xvfb comes up
-            let client = try spawnProcess(viewer, ["-passwd", dir + "/passwd", "127.0.0.1::\(fixture.ports[0])"],
-                                          output: dir + "/viewer.log", environment: ["DISPLAY": display])
-            defer { kill(client, SIGTERM); _ = waitProcess(client, timeout: 5) }
+            let client = try spawnChild(viewer, ["-passwd", dir + "/passwd", "127.0.0.1::\(fixture.ports[0])"],
+                                        environment: ["DISPLAY": display], stdout: dir + "/viewer.log",
+                                        stderr: dir + "/viewer.log")
+            defer { kill(client, SIGTERM); _ = waitExit(client, timeout: 5) }
 
             func viewerAlive() -> Bool { var status: Int32 = 0; return waitpid(client, &status, WNOHANG) == 0 }
             let deadline = Date() + 20

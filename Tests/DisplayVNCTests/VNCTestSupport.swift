@@ -5,6 +5,7 @@ import DisplayPNG
 @testable import DisplayVNC
 import Foundation
 import RFBTestClient
+import VireoTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -173,53 +174,11 @@ func runTool(_ path: String, _ arguments: [String], timeout: TimeInterval = 30, 
     -> ToolResult {
     let outPath = NSTemporaryDirectory() + "vnc-tool-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
     defer { unlink(outPath) }
-    guard let pid = try? spawnProcess(path, arguments, output: outPath, environment: environment) else {
+    guard let pid = try? spawnChild(path, arguments, environment: environment, stdout: outPath, stderr: outPath) else {
         return ToolResult(status: -1, output: "cannot start \(path)")
     }
-    let status = waitProcess(pid, timeout: timeout)
+    let status = waitExit(pid, timeout: timeout)
     return ToolResult(status: status, output: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "")
-}
-
-/// posix_spawn with stdin from /dev/null and stdout+stderr to `output`; default signal handling in the child.
-func spawnProcess(_ path: String, _ arguments: [String], output: String, environment: [String: String] = [:]) throws -> pid_t {
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment) { $1 }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { for p in argv + envp { free(p) } }
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var all = sigset_t(), none = sigset_t()
-    sigfillset(&all); sigdelset(&all, SIGKILL); sigdelset(&all, SIGSTOP)
-    sigemptyset(&none)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    posix_spawnattr_setsigmask(&attr, &none)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
-    guard rc == 0 else { throw VNCError(description: "posix_spawn \(path): \(rc)") }
-    return pid
-}
-
-/// The exit status, or -1 (killed at the deadline, or a signal).
-func waitProcess(_ pid: pid_t, timeout: TimeInterval) -> Int32 {
-    let deadline = Date() + timeout
-    var status: Int32 = 0
-    while true {
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid { break }
-        if r < 0 { return -1 }
-        if Date() >= deadline { kill(pid, SIGKILL); waitpid(pid, &status, 0); return -1 }
-        usleep(5000)
-    }
-    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
 }
 
 /// A tool the test needs, or nil after printing why the test is skipped.

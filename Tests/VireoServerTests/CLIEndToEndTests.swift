@@ -32,66 +32,12 @@ struct ProcessResult: Sendable {
     var stderr: String
 }
 
-/// Starts `executable` with posix_spawn (Foundation's Process has hung here under load), stdout and stderr to
-/// files in `outputDir`. Returns the pid.
-func spawn(_ executable: String, _ arguments: [String], environment: [String: String] = [:], cwd: String? = nil,
-           stdout: String = "/dev/null", stderr: String = "/dev/null") throws -> pid_t {
-    var env = ProcessInfo.processInfo.environment
-    env.merge(environment) { $1 }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    // A working directory goes through sh (posix_spawn_file_actions_addchdir_np is not imported here).
-    let command = cwd.map { ["/bin/sh", "-c", #"cd "$0" && exec "$@""#, $0, executable] + arguments }
-        ?? [executable] + arguments
-    let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { for p in argv + envp { free(p) } }
-    // Default dispositions and an empty mask: the test process may ignore or block SIGTERM, which a child inherits.
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var all = sigset_t(), none = sigset_t()
-    sigfillset(&all)
-    sigdelset(&all, SIGKILL)
-    sigdelset(&all, SIGSTOP)
-    sigemptyset(&none)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    posix_spawnattr_setsigmask(&attr, &none)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, command[0], &actions, &attr, argv, envp)
-    guard rc == 0 else { throw RawHTTPError(description: "posix_spawn \(executable): \(rc)") }
-    return pid
-}
-
-/// Waits for `pid` up to `timeout` (then SIGKILLs it); its exit status, or -1 when it did not exit normally.
-func waitExit(_ pid: pid_t, timeout: TimeInterval) -> Int32 {
-    let deadline = Date() + timeout
-    var status: Int32 = 0
-    while true {
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid { break }
-        if r < 0 { return -1 }
-        if Date() >= deadline {
-            kill(pid, SIGKILL)
-            waitpid(pid, &status, 0)
-            return -1
-        }
-        usleep(5000)
-    }
-    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
-}
-
 /// Runs a command to completion (with a deadline) and collects its output.
 func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], cwd: String? = nil,
          timeout: TimeInterval = 60) throws -> ProcessResult {
     let base = NSTemporaryDirectory() + "vireo-run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     defer { unlink(base + ".out"); unlink(base + ".err") }
-    let pid = try spawn(executable, arguments, environment: environment, cwd: cwd, stdout: base + ".out",
+    let pid = try spawnChild(executable, arguments, environment: environment, cwd: cwd, stdout: base + ".out",
                         stderr: base + ".err")
     let status = waitExit(pid, timeout: timeout)
     func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
@@ -141,7 +87,7 @@ final class RunningBackend: @unchecked Sendable {
             args += ["--api-token-file", tokenFile]
         }
         args += extraArguments
-        pid = try spawn(bin.appendingPathComponent("vireo-gpu").path, args, stderr: dir + "/vireo-gpu.log")
+        pid = try spawnChild(bin.appendingPathComponent("vireo-gpu").path, args, stderr: dir + "/vireo-gpu.log")
         bench = try GPUTestBench(connectingTo: dir + "/gpu.sock")
     }
 

@@ -271,7 +271,7 @@ private let syn = VirtioInputEvent.synReport
         let same = try run(bin, ["--socket-path", dir + "/gpu.sock", "--input-socket", dir + "/gpu.sock"])
         #expect(same.status != 0 && same.stderr.contains("--input-socket"))
         let port = freePort()
-        let pid = try spawn(bin, ["--socket-path", dir + "/gpu.sock", "--input-socket", dir + "/input.sock",
+        let pid = try spawnChild(bin, ["--socket-path", dir + "/gpu.sock", "--input-socket", dir + "/input.sock",
                                   "--http", "127.0.0.1:\(port)", "--log-level", "warning"], stderr: dir + "/vireo-gpu.log")
         defer { if kill(pid, 0) == 0 { kill(pid, SIGKILL); _ = waitExit(pid, timeout: 5) } }
         let rig = try InputRig(connectingTo: dir + "/input.sock")

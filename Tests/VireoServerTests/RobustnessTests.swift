@@ -16,7 +16,7 @@ import Wire
         let dir = NSTemporaryDirectory() + "vireo-leak-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pid = try spawn(try productsDirectory().appendingPathComponent("vireo-gpu").path,
+        let pid = try spawnChild(try productsDirectory().appendingPathComponent("vireo-gpu").path,
                             ["--socket-path", dir + "/gpu.sock", "--display", "64x48", "--log-level", "warning"],
                             stderr: dir + "/vireo-gpu.log")
         defer { kill(pid, SIGTERM); _ = waitExit(pid, timeout: 10) }

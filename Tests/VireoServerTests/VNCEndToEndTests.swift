@@ -48,7 +48,7 @@ final class VNCBackend: @unchecked Sendable {
         api = dir + "/api.sock"
         let args = ["--socket-path", dir + "/gpu.sock", "--log-level", "info", "--http", "unix:\(api)",
                     "--vnc", "127.0.0.1:\(vncPort)"] + displays.flatMap { ["--display", $0] }
-        pid = try spawn(bin.appendingPathComponent("vireo-gpu").path, args, stderr: dir + "/vireo-gpu.log")
+        pid = try spawnChild(bin.appendingPathComponent("vireo-gpu").path, args, stderr: dir + "/vireo-gpu.log")
         bench = try GPUTestBench(connectingTo: dir + "/gpu.sock")
     }
 
@@ -144,7 +144,7 @@ struct VNCEndToEndTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let vncPort = freeTCPPorts(1)
-        let pid = try spawn(bin, ["--socket-path", dir + "/gpu.sock", "--input-socket", dir + "/input.sock",
+        let pid = try spawnChild(bin, ["--socket-path", dir + "/gpu.sock", "--input-socket", dir + "/input.sock",
                                   "--vnc", "127.0.0.1:\(vncPort)", "--log-level", "warning"], stderr: dir + "/vireo-gpu.log")
         defer { if kill(pid, 0) == 0 { kill(pid, SIGKILL); _ = waitExit(pid, timeout: 5) } }
         let rig = try InputRig(connectingTo: dir + "/input.sock")
