@@ -6,8 +6,8 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Asks the guest for a new size of `scanout` (a client's SetDesktopSize). Returns false when that is not possible.
-public typealias VNCResizeRequest = @Sendable (_ scanout: Int, _ width: UInt32, _ height: UInt32) -> Bool
+/// Asks the guest for a new size of `scanout` (a client's SetDesktopSize). Returns nil when passed on, else why not.
+public typealias VNCResizeRequest = @Sendable (_ scanout: Int, _ width: UInt32, _ height: UInt32) -> String?
 
 final class VNCSession: Sendable {
     let scanout: Int
@@ -125,9 +125,12 @@ final class VNCSession: Sendable {
             guard screens >= 1, (16...16384).contains(width), (16...16384).contains(height) else {
                 return rfbExtDesktopSize_InvalidScreenLayout
             }
-            guard let request = session.resizeRequest,
-                  request(session.scanout, UInt32(width), UInt32(height)) else {
+            guard let request = session.resizeRequest else {
                 session.logger.info("VNC client \(host(client)) asked for \(width)x\(height): resizing is not available")
+                return rfbExtDesktopSize_ResizeProhibited
+            }
+            if let refusal = request(session.scanout, UInt32(width), UInt32(height)) {
+                session.logger.notice("VNC client \(host(client)) asked for \(width)x\(height): refused: \(refusal)")
                 return rfbExtDesktopSize_ResizeProhibited
             }
             session.logger.info("VNC client \(host(client)) asked for \(width)x\(height): passed to the guest")

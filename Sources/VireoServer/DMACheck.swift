@@ -44,53 +44,6 @@ public enum DMACheckError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Requests handed from other threads to the connection's thread (which owns the DMA path), one at a time each.
-final class DMACheckMailbox: Sendable {
-    private struct Pending { var request: DMACheckRequest; var result: Result<DMACheckResult, DMACheckError>? }
-    private let slots = Mutex<[UInt64: Pending]>([:])
-    private let nextID = Mutex<UInt64>(0)
-    let wakeup: OwnedFD
-    private let done = Condition()
-
-    init() throws { wakeup = try EventFD.make() }
-
-    /// Posts a request and waits (bounded) for the connection thread's answer.
-    func ask(_ request: DMACheckRequest, timeout: TimeInterval) -> Result<DMACheckResult, DMACheckError> {
-        let id = nextID.withLock { $0 += 1; return $0 }
-        slots.withLock { $0[id] = Pending(request: request, result: nil) }
-        _ = EventFD.signal(wakeup)
-        let deadline = Date() + timeout
-        while true {
-            if let result = slots.withLock({ $0[id]?.result }) {
-                slots.withLock { _ = $0.removeValue(forKey: id) }
-                return result
-            }
-            if Date() >= deadline {
-                slots.withLock { _ = $0.removeValue(forKey: id) }
-                return .failure(.timedOut)
-            }
-            done.wait(until: deadline)
-        }
-    }
-
-    /// On the connection thread: answers every waiting request with `check`.
-    func serve(_ check: (DMACheckRequest) -> Result<DMACheckResult, DMACheckError>) {
-        _ = EventFD.drain(wakeup)
-        let waiting = slots.withLock { s in s.filter { $0.value.result == nil }.map { ($0.key, $0.value.request) } }
-        for (id, request) in waiting {
-            let result = check(request)
-            slots.withLock { if $0[id] != nil { $0[id]!.result = result } }
-        }
-        done.broadcast()
-    }
-
-    /// The connection ended: whoever waits gets `noGuest`.
-    func cancelAll() {
-        slots.withLock { s in for k in s.keys where s[k]!.result == nil { s[k]!.result = .failure(.noGuest) } }
-        done.broadcast()
-    }
-}
-
 extension GuestMemoryError {
     /// The address the error names.
     var address: UInt64? {

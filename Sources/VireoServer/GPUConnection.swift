@@ -22,11 +22,14 @@ public final class GPUConnection: VhostUserConnection, @unchecked Sendable {
     var sideChannelModesKnown = false
 
     /// DMA checks asked from other threads (`GPUServer.checkDMA`), answered on this connection's thread.
-    let dmaChecks: DMACheckMailbox
+    let dmaChecks: ConnectionMailbox<DMACheckRequest, Result<DMACheckResult, DMACheckError>>
+    /// Display sizes viewers ask for (`GPUServer.resizeDisplay`), answered on this connection's thread.
+    let displayResizes: ConnectionMailbox<DisplayResizeRequest, Result<Void, DisplayResizeError>>
 
     static let queueCountGPU = 2
     static let mappingsChangedTag = deviceTagBase
     static let dmaCheckTag = deviceTagBase + 1
+    static let displayResizeTag = deviceTagBase + 2
 
     public static var offeredFeatures: UInt64 {
         FeatureBit.version1 | FeatureBit.indirectDesc | FeatureBit.eventIdx | FeatureBit.protocolFeatures
@@ -41,11 +44,13 @@ public final class GPUConnection: VhostUserConnection, @unchecked Sendable {
         displays = DisplaySet(modes: config.displays)
         device = GPUDevice(displays: displays, limits: config.limits, logger: logger)
         self.client = client
-        dmaChecks = try DMACheckMailbox()
+        dmaChecks = try ConnectionMailbox()
+        displayResizes = try ConnectionMailbox()
         try super.init(socket: socket, config: config, logger: logger, queueCount: Self.queueCountGPU,
                        counters: counters)
         if let client { try epoll.add(client.mappingsChanged, tag: Self.mappingsChangedTag) }
         try epoll.add(dmaChecks.wakeup, tag: Self.dmaCheckTag)
+        try epoll.add(displayResizes.wakeup, tag: Self.displayResizeTag)
     }
 
     override var deviceName: String { "GPU" }
@@ -69,6 +74,7 @@ public final class GPUConnection: VhostUserConnection, @unchecked Sendable {
     }
     override func handleDeviceEvent(tag: UInt64) {
         if tag == Self.dmaCheckTag { return dmaChecks.serve(checkDMA) }
+        if tag == Self.displayResizeTag { return displayResizes.serve(resizeDisplay) }
         guard tag == Self.mappingsChangedTag, let client else { return }
         _ = EventFD.drain(client.mappingsChanged)
         // The guest's IOMMU driver attached or mapped: queues that waited for a translation may go on.
@@ -76,8 +82,10 @@ public final class GPUConnection: VhostUserConnection, @unchecked Sendable {
     }
     override func resetDeviceState() { device.reset() }
     override func releaseDeviceState() {
-        dmaChecks.cancelAll()
+        dmaChecks.cancelAll(with: .failure(.noGuest))
+        displayResizes.cancelAll(with: .failure(.noGuest))
         epoll.remove(dmaChecks.wakeup)
+        epoll.remove(displayResizes.wakeup)
         device.reset()
         sideChannel = nil
         if let client { epoll.remove(client.mappingsChanged) }

@@ -38,7 +38,14 @@ public final class GPUServer: Sendable {
     /// Whether the connected GPU may access guest addresses now (see DMACheck); nothing is read or written.
     public func checkDMA(_ request: DMACheckRequest, timeout: TimeInterval = 10) -> Result<DMACheckResult, DMACheckError> {
         guard let connection = current.withLock({ $0 }) else { return .failure(.noGuest) }
-        return connection.dmaChecks.ask(request, timeout: timeout)
+        return connection.dmaChecks.ask(request, timeout: timeout) ?? .failure(.timedOut)
+    }
+
+    /// Asks for another size of a scanout (a viewer's resize): the guest is told where the frontend allows it
+    /// (see DisplayResize); otherwise the reason comes back.
+    public func resizeDisplay(_ request: DisplayResizeRequest, timeout: TimeInterval = 5) -> Result<Void, DisplayResizeError> {
+        guard let connection = current.withLock({ $0 }) else { return .failure(.noGuest) }
+        return connection.displayResizes.ask(request, timeout: timeout) ?? .failure(.timedOut)
     }
 
     /// The displays of the connected frontend (nil when none is connected).

@@ -25,13 +25,21 @@ extension VhostUserConnection {
     static func perm(_ access: DMAAccess) -> UInt8 { access == .read ? 1 : 2 }
 
     func sendBackendIOTLB(_ message: IOTLBMessage) {
-        guard let channel = backendChannel else { return }
-        let header = VhostUserHeader(request: VhostUserBackendRequest.iotlbMsg.rawValue, flags: VhostUserHeader.version,
-                                     size: UInt32(IOTLBMessage.size))
-        do { try UnixSocket.send(channel, header.encoded + message.encoded) } catch {
-            logger.warning("backend channel failed: \(error); IOTLB misses can no longer be reported")
+        sendBackendRequest(.iotlbMsg, payload: message.encoded)
+    }
+
+    /// Sends a backend-initiated request (no reply asked for). False when there is no backend channel (any more).
+    @discardableResult
+    func sendBackendRequest(_ request: VhostUserBackendRequest, payload: [UInt8] = []) -> Bool {
+        guard let channel = backendChannel else { return false }
+        let header = VhostUserHeader(request: request.rawValue, flags: VhostUserHeader.version,
+                                     size: UInt32(payload.count))
+        do { try UnixSocket.send(channel, header.encoded + payload) } catch {
+            logger.warning("backend channel failed: \(error); nothing more can be sent to the frontend on it")
             backendChannel = nil
+            return false
         }
+        return true
     }
 
     /// Sends a MISS; while a kick is being processed, waits (bounded) for the frontend's IOTLB updates on the main

@@ -24,7 +24,8 @@ public final class GPUTestBench: @unchecked Sendable {
     public convenience init(config: ServerConfig = ServerConfig(), ram: GuestRAM? = nil,
                             sideChannel: FakeDisplayFrontend? = nil, withoutFeatures: UInt64 = 0,
                             withoutProtocolFeatures: UInt64 = 0, setup: Bool = true, indirect: Bool = false,
-                            iotlb: IOTLBResponder? = nil, client: ClientContext? = nil) throws {
+                            iotlb: IOTLBResponder? = nil, client: ClientContext? = nil,
+                            backendRequests: OwnedFD? = nil) throws {
         var logger = Logger(label: "vireo-test")
         logger.logLevel = ProcessInfo.processInfo.environment["VIREO_TEST_LOG"] != nil ? .debug : .critical
         let server = GPUServer(config: config, logger: logger, client: client)
@@ -33,7 +34,7 @@ public final class GPUTestBench: @unchecked Sendable {
         Thread { server.serve(socket: theirs); done.set(true) }.start()
         try self.init(socket: ours, server: server, serverDone: done, ram: ram, sideChannel: sideChannel,
                       withoutFeatures: withoutFeatures, withoutProtocolFeatures: withoutProtocolFeatures,
-                      setup: setup, indirect: indirect, iotlb: iotlb)
+                      setup: setup, indirect: indirect, iotlb: iotlb, backendRequests: backendRequests)
     }
 
     /// Connects to a backend process listening on `socketPath` (vireo-gpu or QEMU's vhost-user-gpu, started with
@@ -41,7 +42,8 @@ public final class GPUTestBench: @unchecked Sendable {
     /// `connectionEnded` is unknown for an external backend and stays false.
     public convenience init(connectingTo socketPath: String, connectTimeout: TimeInterval = 10, ram: GuestRAM? = nil,
                             sideChannel: FakeDisplayFrontend? = nil, withoutFeatures: UInt64 = 0,
-                            withoutProtocolFeatures: UInt64 = 0, setup: Bool = true, indirect: Bool = false) throws {
+                            withoutProtocolFeatures: UInt64 = 0, setup: Bool = true, indirect: Bool = false,
+                            backendRequests: OwnedFD? = nil) throws {
         let deadline = Date() + connectTimeout
         var socket: OwnedFD?
         while socket == nil {
@@ -52,12 +54,12 @@ public final class GPUTestBench: @unchecked Sendable {
         }
         try self.init(socket: socket!, server: nil, serverDone: Mutex_(false), ram: ram, sideChannel: sideChannel,
                       withoutFeatures: withoutFeatures, withoutProtocolFeatures: withoutProtocolFeatures,
-                      setup: setup, indirect: indirect)
+                      setup: setup, indirect: indirect, backendRequests: backendRequests)
     }
 
     private init(socket: OwnedFD, server: GPUServer?, serverDone: Mutex_<Bool>, ram: GuestRAM?,
                  sideChannel: FakeDisplayFrontend?, withoutFeatures: UInt64, withoutProtocolFeatures: UInt64,
-                 setup: Bool, indirect: Bool, iotlb: IOTLBResponder? = nil) throws {
+                 setup: Bool, indirect: Bool, iotlb: IOTLBResponder? = nil, backendRequests: OwnedFD? = nil) throws {
         self.server = server
         self.serverDone = serverDone
         frontend = VhostUserFrontend(socket: socket)
@@ -72,6 +74,9 @@ public final class GPUTestBench: @unchecked Sendable {
             if let iotlb {
                 _ = try frontend.request(.setBackendReqFD, fds: [iotlb.backendEnd.duplicate()])
                 iotlb.start(frontend: frontend, ram: self.ram)
+            } else if let backendRequests {
+                // The frontend's end of the backend channel (SET_BACKEND_REQ_FD): the test reads what Vireo sends.
+                _ = try frontend.request(.setBackendReqFD, fds: [backendRequests.duplicate()])
             }
             if let sideChannel { _ = try frontend.request(.gpuSetSocket, fds: [sideChannel.backendEnd.duplicate()]) }
             try frontend.setupRing(0, controlq, ram: self.ram)

@@ -56,8 +56,15 @@ func startVNC(address: VNCAddress, modes: [DisplayMode], password: String?, webs
         configuration.blankWidth = mode.width
         configuration.blankHeight = mode.height
         // The client's virtio-input device (--input-socket), or a sink that drops events and says so once.
+        // SetDesktopSize goes to the guest where the frontend lets Vireo change the display (see DisplayResize).
+        let resize: VNCResizeRequest = { scanout, width, height in
+            switch server.resizeDisplay(DisplayResizeRequest(scanout: scanout, width: width, height: height)) {
+            case .success: nil
+            case .failure(let error): "\(error)"
+            }
+        }
         let vnc = try VNCServer(scanout: index, configuration: configuration, input: server.inputSink, logger: logger,
-                                displays: { server.displays })
+                                resizeRequest: resize, displays: { server.displays })
         try vnc.start()
         return vnc
     }

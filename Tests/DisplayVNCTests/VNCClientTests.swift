@@ -301,7 +301,7 @@ extension VNCTests {
             let asked = Mutex<[String]>([])
             let handled = try VNCFixture(resizeRequest: { scanout, width, height in
                 asked.withLock { $0.append("\(scanout) \(width)x\(height)") }
-                return true
+                return nil
             })
             handled.show(testPattern(width: 64, height: 48), width: 64, height: 48)
             let other = try RawRFBClient(port: handled.ports[0])

@@ -5,6 +5,8 @@ import DisplayPNG
 import Foundation
 import RFBTestClient
 import Testing
+import VhostUser
+import VireoSystem
 import VireoTestSupport
 import VirtioInput
 #if canImport(Glibc)
@@ -40,7 +42,7 @@ final class VNCBackend: @unchecked Sendable {
     let vncPort: Int
     let api: String
 
-    init(displays: [String]) throws {
+    init(displays: [String], backendRequests: OwnedFD? = nil) throws {
         let bin = try productsDirectory()
         dir = NSTemporaryDirectory() + "vireo-vnc-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -49,7 +51,7 @@ final class VNCBackend: @unchecked Sendable {
         let args = ["--socket-path", dir + "/gpu.sock", "--log-level", "info", "--http", "unix:\(api)",
                     "--vnc", "127.0.0.1:\(vncPort)"] + displays.flatMap { ["--display", $0] }
         pid = try spawnChild(bin.appendingPathComponent("vireo-gpu").path, args, stderr: dir + "/vireo-gpu.log")
-        bench = try GPUTestBench(connectingTo: dir + "/gpu.sock")
+        bench = try GPUTestBench(connectingTo: dir + "/gpu.sock", backendRequests: backendRequests)
     }
 
     deinit {
@@ -165,6 +167,36 @@ struct VNCEndToEndTests {
         let events = await onOwnThread { rig.events(8, timeout: 10) }
         #expect(events == [.key(24, 1), .synReport, .key(24, 0), .synReport, .key(30, 1), .synReport, .key(30, 0), .synReport],
                 "\(events)")
+    }
+
+    @Test("A viewer's SetDesktopSize reaches the guest (CONFIG_CHANGE_MSG, new mode); the guest's new size reaches the viewer")
+    func remoteResize() throws {
+        let (frontendEnd, backendEnd) = try UnixSocket.pair()
+        let backend = try VNCBackend(displays: ["64x48"], backendRequests: backendEnd)
+        try backend.show(id: 1, format: 2, width: 64, height: 48, bytes: testPattern(width: 64, height: 48, seed: 5))
+        let viewer = try RawRFBClient(port: backend.vncPort)
+        try viewer.handshake()
+        try viewer.setEncodings([0, -308])
+        _ = try viewer.readPicture()
+        // SetDesktopSize 200x100, one screen (id 0 at 0,0).
+        try viewer.send([251, 0, 0, 200, 0, 100, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200, 0, 100, 0, 0, 0, 0])
+        #expect(nextBackendRequest(frontendEnd) == VhostUserBackendRequest.configChangeMsg.rawValue)
+        // The guest's driver reads the event and the new mode, then shows a picture of that size.
+        #expect(try backend.bench.frontend.getConfig()[0] == 1)
+        #expect(try firstMode(backend.bench) == (200, 100, 1))
+        try backend.show(id: 2, format: 2, width: 200, height: 100, bytes: testPattern(width: 200, height: 100, seed: 6))
+        var status: Int?, size = (0, 0)
+        let deadline = Date() + 10
+        while size != (200, 100) && Date() < deadline {
+            try viewer.requestUpdate(incremental: true)
+            for rect in try viewer.readUpdate() where rect.encoding == -308 {
+                if rect.x == 1 { status = rect.y }                      // the answer to this client's request
+                size = (rect.width, rect.height)
+            }
+        }
+        #expect(status == 0, "ExtendedDesktopSize status \(String(describing: status)), expected 0 (success)")
+        #expect(size == (200, 100))
+        #expect(backend.log.contains("asked by a viewer"))
     }
 
     @Test("Two scanouts on PORT and PORT+1, each pixel-exact")
