@@ -2,9 +2,12 @@
 // IEND) and deflates horizontal strips of rows in parallel with zlib, as pigz does: every strip is its own raw deflate
 // stream ended by a sync flush (byte-aligned, not final), the last one by Z_FINISH, so their concatenation behind one
 // zlib header is one valid zlib stream. The Adler-32 of the whole filtered image is combined from per-strip values
-// with adler32_combine; each strip becomes one IDAT chunk whose CRC its own thread computes.
+// with adler32_combine; each strip's thread computes the CRC-32 of its output, and the strips go into as few IDAT
+// chunks as the 2^31-1 chunk limit allows (one, for any screen), their CRCs joined with crc32_combine: a chunk per
+// strip would cost 12 bytes per strip.
 // Strips share nothing but a counter (atomic) and their own output slot: no locks, no data races.
-// No strip references data of an earlier one (no preset dictionary): the cost is a few bytes per strip boundary.
+// At matching levels each strip is seeded with the filtered rows before it (a preset dictionary, as pigz does);
+// a strip boundary still costs a new deflate block and the sync flush (about 20 bytes).
 #define _GNU_SOURCE   // sched_getaffinity
 #include "CPNG.h"
 #include "cpng_internal.h"
@@ -33,6 +36,8 @@ enum {
 };
 // A strip's deflate output stays far below 2^31 - 1, the largest IDAT chunk, for any input up to this size.
 static const size_t cpng_max_strip_bytes = (size_t)512 << 20;
+// The PNG spec's largest chunk length.
+#define CPNG_MAX_CHUNK ((size_t)0x7fffffff)
 
 static void cpng_put32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
@@ -261,7 +266,7 @@ struct cpng_strip {
     size_t len;
     size_t raw_len;     // filtered bytes that went in
     uint32_t adler;     // Adler-32 of those bytes (from 1)
-    uint32_t crc;       // CRC-32 of "IDAT", the zlib header for strip 0, and data
+    uint32_t crc;       // CRC-32 of data
     int status;         // CPNG_OK when done; -1 until then
 };
 
@@ -472,9 +477,7 @@ static int cpng_encode_strip(struct cpng_worker *w, const struct cpng_job *job, 
             return CPNG_ERR_LIBPNG;
         }
     }
-    uint32_t crc = (uint32_t)crc32(0, (const Bytef *)"IDAT", 4);
-    if (index == 0) crc = (uint32_t)crc32(crc, job->zlib_header, 2);
-    s->crc = (uint32_t)crc32(crc, s->data, (uInt)s->len);   // len < 2^31 (cpng_max_strip_bytes)
+    s->crc = (uint32_t)crc32(0, s->data, (uInt)s->len);   // len < 2^31 (cpng_max_strip_bytes)
     return CPNG_OK;
 }
 
@@ -538,7 +541,7 @@ int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t heig
     size_t total = (size_t)height * job.rowbytes;
     // Lazy-matching levels (4+) pay for each strip boundary (a new block, matches that cannot cross it even with
     // the preset dictionary's help for the first ones): one strip per thread there keeps files as small as one
-    // stream's (the test guest's bars: 4951 B on one thread, 4984 B on two, 5135 B with 4 strips per thread).
+    // stream's (the test guest's bars: 4951 B on one thread, 4972 B on two; 4 strips per thread cost ~150 B more).
     int lazy = zlib_level >= 4 && z_strategy != Z_RLE && z_strategy != Z_HUFFMAN_ONLY;
     size_t nstrips = threads > 1 ? (size_t)threads * (lazy ? 1 : CPNG_STRIPS_PER_THREAD) : 1;
     if (nstrips > total / CPNG_MIN_STRIP_BYTES) nstrips = total / CPNG_MIN_STRIP_BYTES;
@@ -576,10 +579,13 @@ int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t heig
     int status = CPNG_OK;
     size_t png_len = 8 + 25 + 2 + 4 + 12;   // signature, IHDR, zlib header, Adler-32, IEND
     uint32_t adler = (uint32_t)adler32(0, Z_NULL, 0);
+    size_t chunk_len = 0;                    // the open IDAT chunk's data so far (the zlib header first)
     for (uint32_t i = 0; i < job.nstrips; i++) {
         struct cpng_strip *s = &job.strips[i];
         if (s->status != CPNG_OK) { status = s->status == CPNG_ERR_LIBPNG ? s->status : CPNG_ERR_NO_MEMORY; break; }
-        png_len += 12 + s->len;
+        if (i == 0 || chunk_len + s->len + 4 > CPNG_MAX_CHUNK) { png_len += 12; chunk_len = i == 0 ? 2 : 0; }
+        png_len += s->len;
+        chunk_len += s->len;
         adler = (uint32_t)adler32_combine(adler, s->adler, (z_off_t)s->raw_len);
     }
     uint8_t *png = status == CPNG_OK ? malloc(png_len) : NULL;
@@ -592,20 +598,31 @@ int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t heig
         cpng_put32(p + 8, width); cpng_put32(p + 12, height);
         p[16] = 8; p[17] = 2; p[18] = 0; p[19] = 0; p[20] = 0;   // 8-bit RGB, deflate, adaptive filtering, no interlace
         cpng_put32(p + 21, (uint32_t)crc32(0, p + 4, 17)); p += 25;
-        for (uint32_t i = 0; i < job.nstrips; i++) {
-            struct cpng_strip *s = &job.strips[i];
-            int first = i == 0, last = i + 1 == job.nstrips;
-            cpng_put32(p, (uint32_t)(s->len + (first ? 2 : 0) + (last ? 4 : 0)));
-            memcpy(p + 4, "IDAT", 4); p += 8;
-            if (first) { memcpy(p, job.zlib_header, 2); p += 2; }
-            memcpy(p, s->data, s->len); p += s->len;
-            uint32_t crc = s->crc;
-            if (last) {
-                cpng_put32(p, adler);
-                crc = (uint32_t)crc32(crc, p, 4);
-                p += 4;
+        // IDAT chunks: the same grouping as above. A chunk's length and CRC are written when it closes.
+        uint8_t *chunk = NULL;
+        uint32_t crc = 0;
+        for (uint32_t i = 0; i <= job.nstrips; i++) {
+            struct cpng_strip *s = i < job.nstrips ? &job.strips[i] : NULL;
+            size_t open_len = chunk != NULL ? (size_t)(p - chunk) - 8 : 0;
+            if (chunk != NULL && (s == NULL || open_len + s->len + 4 > CPNG_MAX_CHUNK)) {
+                if (s == NULL) {   // the last chunk ends with the zlib stream's Adler-32
+                    cpng_put32(p, adler);
+                    crc = (uint32_t)crc32(crc, p, 4);
+                    p += 4;
+                }
+                cpng_put32(chunk, (uint32_t)((size_t)(p - chunk) - 8));
+                cpng_put32(p, crc); p += 4;
+                chunk = NULL;
             }
-            cpng_put32(p, crc); p += 4;
+            if (s == NULL) break;
+            if (chunk == NULL) {
+                chunk = p;
+                memcpy(p + 4, "IDAT", 4); p += 8;
+                crc = (uint32_t)crc32(0, (const Bytef *)"IDAT", 4);
+                if (i == 0) { memcpy(p, job.zlib_header, 2); crc = (uint32_t)crc32(crc, p, 2); p += 2; }
+            }
+            memcpy(p, s->data, s->len); p += s->len;
+            crc = (uint32_t)crc32_combine(crc, s->crc, (z_off_t)s->len);
         }
         cpng_put32(p, 0); memcpy(p + 4, "IEND", 4); cpng_put32(p + 8, (uint32_t)crc32(0, p + 4, 4)); p += 12;
         *out = png;
