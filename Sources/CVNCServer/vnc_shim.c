@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -191,11 +192,25 @@ static void replace_cursor(rfbScreenInfoPtr screen, rfbCursorPtr cursor) {
     rfbCursorPtr old = screen->cursor;
     ITERATING_CLIENTS_BEGIN;
     rfbSetCursor(screen, cursor);
+    // rfbSetCursor marks the shape changed but wakes no client thread: a viewer whose update request is already
+    // waiting would get the new shape only with the next change of pixels.
+    rfbClientIteratorPtr iterator = rfbGetClientIterator(screen);
+    rfbClientPtr client;
+    while ((client = rfbClientIteratorNext(iterator))) {
+        LOCK(client->updateMutex);
+        TSIGNAL(client->updateCond);
+        UNLOCK(client->updateMutex);
+    }
+    rfbReleaseClientIterator(iterator);
     ITERATING_CLIENTS_END;
     retire_cursor(old);
 }
 
+/// Bumped on every cursor change (of any screen): Cursor With Alpha clients compare it with what they were sent.
+static atomic_ulong cursor_generation = 1;
+
 void vireo_vnc_set_cursor(rfbScreenInfoPtr screen, const uint8_t *bgra, int width, int height, int hot_x, int hot_y) {
+    atomic_fetch_add(&cursor_generation, 1);
     if (!bgra || width <= 0 || height <= 0) {
         replace_cursor(screen, NULL);
         return;
@@ -372,6 +387,84 @@ void vireo_vnc_register_qemu_key_extension(vireo_vnc_scancode_handler handler) {
     if (scancode_handler) return;
     scancode_handler = handler;
     rfbRegisterProtocolExtension(&qemu_key_extension);
+}
+
+// ---- Cursor With Alpha (pseudo-encoding -314) ---------------------------------------------------------------------
+// libvncserver 0.9.14 sends cursors as RichCursor (a 1-bit mask). For a client that lists -314 (TigerVNC) the cursor
+// also goes out with its 8-bit alpha, as QEMU sends it: a FramebufferUpdate of one rectangle (x, y the hotspot),
+// the S32 encoding Raw, then width*height little-endian 0xAARRGGBB words, alpha premultiplied as the guest's cursor
+// (DRM ARGB8888) is. It is written after each update libvncserver sent to the client (on the client's output
+// thread, so it follows that update's RichCursor and wins), whenever the cursor changed since that client's last.
+
+enum { CURSOR_WITH_ALPHA_ENCODING = -314 };
+static int alpha_cursor_encodings[] = { CURSOR_WITH_ALPHA_ENCODING, 0 };
+struct alpha_cursor_client { unsigned long sent; };   // the cursor_generation last written to the client
+
+static rfbBool enable_alpha_cursor(rfbClientPtr client, void **data, int encoding) {
+    (void)client;
+    if (encoding != CURSOR_WITH_ALPHA_ENCODING) return FALSE;
+    if (*data == NULL) *data = calloc(1, sizeof(struct alpha_cursor_client));   // freed by close_alpha_cursor
+    return *data != NULL;
+}
+
+static void close_alpha_cursor(rfbClientPtr client, void *data) {
+    (void)client;
+    free(data);
+}
+
+static rfbProtocolExtension alpha_cursor_extension = {
+    .pseudoEncodings = alpha_cursor_encodings,
+    .enablePseudoEncoding = enable_alpha_cursor,
+    .close = close_alpha_cursor,
+};
+
+void vireo_vnc_register_alpha_cursor_extension(void) {
+    static atomic_int registered;
+    if (atomic_exchange(&registered, 1)) return;
+    rfbRegisterProtocolExtension(&alpha_cursor_extension);
+}
+
+void vireo_vnc_send_alpha_cursor(rfbClientPtr client) {
+    struct alpha_cursor_client *state = rfbGetExtensionClientData(client, &alpha_cursor_extension);
+    // A client that lists -314 without a cursor shape encoding gets the cursor composited by libvncserver instead.
+    if (!state || !client->enableCursorShapeUpdates) return;
+    unsigned long generation = atomic_load(&cursor_generation);
+    if (state->sent == generation) return;
+    rfbScreenInfoPtr screen = client->screen;
+    LOCK(screen->cursorMutex);
+    rfbCursorPtr cursor = screen->cursor;
+    int complete = cursor && cursor->richSource && cursor->alphaSource;
+    size_t width = complete ? cursor->width : 0, height = complete ? cursor->height : 0;
+    size_t pixels = width * height;   // at most 65535^2: the size_t product cannot overflow on 64-bit
+    size_t length = 4 + 12 + 4 + pixels * 4;
+    unsigned char *message = malloc(length);
+    if (message) {
+        unsigned char header[20] = { rfbFramebufferUpdate, 0, 0, 1 };
+        uint16_t fields[4] = { Swap16IfLE(complete ? cursor->xhot : 0), Swap16IfLE(complete ? cursor->yhot : 0),
+                               Swap16IfLE((uint16_t)width), Swap16IfLE((uint16_t)height) };
+        memcpy(header + 4, fields, 8);
+        uint32_t encoding = Swap32IfLE((uint32_t)CURSOR_WITH_ALPHA_ENCODING), raw = Swap32IfLE((uint32_t)rfbEncodingRaw);
+        memcpy(header + 12, &encoding, 4);
+        memcpy(header + 16, &raw, 4);
+        memcpy(message, header, 20);
+        for (size_t i = 0; i < pixels; i++) {
+            // richSource is R,G,B,X (libvncserver's default format); the wire wants B,G,R,A.
+            message[20 + i * 4 + 0] = cursor->richSource[i * 4 + 2];
+            message[20 + i * 4 + 1] = cursor->richSource[i * 4 + 1];
+            message[20 + i * 4 + 2] = cursor->richSource[i * 4 + 0];
+            message[20 + i * 4 + 3] = cursor->alphaSource[i];
+        }
+    }
+    UNLOCK(screen->cursorMutex);
+    if (!message) return;
+    // One write: rfbWriteExact holds the client's output lock for all of it, and this runs after libvncserver's
+    // update was written completely, so nothing can interleave.
+    if (rfbWriteExact(client, (const char *)message, (int)length) < 0) rfbLogPerror("cursor with alpha");
+    else {
+        state->sent = generation;
+        rfbLog("Cursor with alpha %zux%zu sent to %s\n", width, height, client->host);
+    }
+    free(message);
 }
 
 // ---- clients ----------------------------------------------------------------------------------------------------

@@ -137,7 +137,9 @@ final class VNCSession: Sendable {
             return rfbExtDesktopSize_Success
         },
         updateSent: { client, _ in
-            guard let client, client.pointee.enableCursorShapeUpdates == 0, let session = VNCSession.of(client) else { return }
+            guard let client else { return }
+            vireo_vnc_send_alpha_cursor(client)   // the cursor with its alpha, for clients that list -314
+            guard client.pointee.enableCursorShapeUpdates == 0, let session = VNCSession.of(client) else { return }
             session.compositedUpdates.add(1, ordering: .relaxed)
         },
         authGate: { client, phase, accepted in
@@ -187,6 +189,7 @@ enum LibVNCLog {
             }
         }
         vireo_vnc_register_qemu_key_extension(VNCSession.scancodeHandler)
+        vireo_vnc_register_alpha_cursor_extension()
     }()
     static func install() { _ = setUp }
 }

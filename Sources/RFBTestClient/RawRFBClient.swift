@@ -152,6 +152,10 @@ public final class RawRFBClient: @unchecked Sendable {
                     case 0: payload = try read(w * h * 4)
                     case 16: _ = try read(Int(u32(try read(4), 0)))                 // ZRLE: skipped, counted
                     case -239: payload = try read(w * h * 4 + (w + 7) / 8 * h)   // rich cursor: pixels + mask
+                    case -314:                                                    // cursor with alpha: Raw only here
+                        let inner = Int32(bitPattern: u32(try read(4), 0))
+                        guard inner == 0 else { throw RFBError(description: "cursor with alpha in encoding \(inner)") }
+                        payload = try read(w * h * 4)                             // B,G,R,A (premultiplied)
                     case -223: width = w; height = h                              // DesktopSize
                     case -308:                                                    // ExtendedDesktopSize
                         width = w; height = h

@@ -25,7 +25,7 @@ func vncPasswordFile(_ password: String, at path: String) throws {
 extension VNCTests {
     @Suite("TigerVNC viewer", .serialized)
     struct TigerVNCTests {
-        @Test("xtigervncviewer connects with a password and stays connected across a resize")
+        @Test("xtigervncviewer connects with a password and stays connected across an alpha cursor and a resize")
         func passwordAndResize() throws {
             guard let viewer = tool("/usr/bin/xtigervncviewer", package: "tigervnc-viewer", for: "passwordAndResize"),
                   let xvfb = tool("/usr/bin/Xvfb", package: "xvfb", for: "passwordAndResize"),
@@ -56,6 +56,16 @@ extension VNCTests {
             try #require(fixture.servers[0].clientsConnected == 1, "the viewer did not connect: \(viewerLog().suffix(400))")
             usleep(500_000)
             #expect(!fixture.log.contains("wrong password"))
+            // A cursor with partial alpha: TigerVNC lists Cursor With Alpha (-314) and must take Vireo's message.
+            var cursor = [UInt8](repeating: 0, count: 64 * 64 * 4)
+            for i in 0..<(16 * 64) { cursor.replaceSubrange(i * 4..<i * 4 + 4, with: [0x40, 0x40, 0x40, 0x80]) }
+            fixture.displays.setCursor { c in c.visible = true; c.image = cursor; c.imageSerial = 3; c.x = 10; c.y = 10 }
+            let cursorSent = Date() + 10
+            while !library.contains("Cursor with alpha 64x64 sent") && Date() < cursorSent { usleep(50_000) }
+            #expect(library.contains("Cursor with alpha 64x64 sent"), "TigerVNC was not sent the cursor with alpha")
+            usleep(500_000)
+            #expect(viewerAlive(), "the viewer exited after the alpha cursor: \(viewerLog().suffix(400))")
+            #expect(fixture.servers[0].clientsConnected == 1)
 
             fixture.show(testPattern(width: 100, height: 60, seed: 4), width: 100, height: 60)
             let resized = Date() + 15

@@ -226,6 +226,73 @@ extension VNCTests {
             #expect(at(5, 5) == [0x20, 0x20, 0x20])
         }
 
+        @Test("Cursor With Alpha (-314): a client that lists it gets the cursor's 8-bit alpha; others never see -314")
+        func cursorWithAlpha() throws {
+            let fixture = try VNCFixture()
+            fixture.show([UInt8](repeating: 0x20, count: 64 * 48 * 4), width: 64, height: 48)
+            // B,G,R,A premultiplied: a half-transparent shadow ramp under an opaque square.
+            var image = [UInt8](repeating: 0, count: 64 * 64 * 4)
+            for y in 0..<16 {
+                for x in 0..<16 {
+                    let a = UInt8(x < 8 && y < 8 ? 255 : 16 * (x + y) / 2)
+                    image.replaceSubrange((y * 64 + x) * 4..<(y * 64 + x) * 4 + 4, with: [a / 2, a / 4, a, a])
+                }
+            }
+            fixture.displays.setCursor { c in
+                c.visible = true; c.image = image; c.imageSerial = 7; c.hotX = 4; c.hotY = 5; c.x = 20; c.y = 10
+            }
+            fixture.waitMirrored()
+            usleep(300_000)   // the pump takes the cursor on its next pass
+
+            func cursorRects(_ encodings: [Int32]) throws -> [RawRFBClient.UpdateRect] {
+                let viewer = try RawRFBClient(port: fixture.ports[0])
+                try viewer.handshake()
+                try viewer.setEncodings(encodings)
+                try viewer.requestUpdate(incremental: false)
+                var rects: [RawRFBClient.UpdateRect] = []
+                // The alpha cursor follows the update that carried the rich cursor, as a message of its own.
+                for _ in 0..<4 where !rects.contains(where: { $0.encoding == -314 }) {
+                    viewer.setTimeout(1)
+                    guard let update = try? viewer.readUpdate() else { break }
+                    rects += update.filter { $0.encoding < 0 }
+                    try viewer.requestUpdate(incremental: true)
+                }
+                return rects
+            }
+            let alpha = try cursorRects([0, -239, -314])
+            let shape = try #require(alpha.last { $0.encoding == -314 }, "no -314 rectangle: \(alpha.map(\.encoding))")
+            #expect(shape.x == 4 && shape.y == 5 && shape.width == 64 && shape.height == 64)
+            #expect(shape.payload == image, "the guest's B,G,R,A cursor bytes, alpha intact")
+            let richFirst = alpha.firstIndex { $0.encoding == -239 }, alphaLast = alpha.lastIndex { $0.encoding == -314 }
+            #expect(richFirst != nil && alphaLast != nil && richFirst! < alphaLast!, "the alpha cursor comes after the rich one")
+
+            let richOnly = try cursorRects([0, -239])
+            #expect(richOnly.contains { $0.encoding == -239 })
+            #expect(!richOnly.contains { $0.encoding == -314 })
+        }
+
+        @Test("A new cursor shape reaches a viewer whose update request is already waiting, with no pixel change")
+        func cursorChangeWakesWaitingViewer() throws {
+            let fixture = try VNCFixture()
+            fixture.show([UInt8](repeating: 0x20, count: 64 * 48 * 4), width: 64, height: 48)
+            let viewer = try RawRFBClient(port: fixture.ports[0])
+            try viewer.handshake()
+            try viewer.setEncodings([0, -239, -314])
+            _ = try viewer.readPicture()
+            try viewer.requestUpdate(incremental: true)    // waits: nothing changes on screen
+            usleep(200_000)
+            let image = [UInt8](repeating: 0xff, count: 64 * 64 * 4)
+            fixture.displays.setCursor { c in c.visible = true; c.image = image; c.imageSerial = 9; c.x = 3; c.y = 3 }
+            viewer.setTimeout(3)
+            // (The first -314 may be the empty cursor that followed the first picture.)
+            var shapes: [(encoding: Int32, width: Int)] = []
+            while !shapes.contains(where: { $0 == (-314, 64) }), let update = try? viewer.readUpdate() {
+                shapes += update.filter { $0.encoding < 0 }.map { ($0.encoding, $0.width) }
+            }
+            #expect(shapes.contains { $0 == (-239, 64) }, "no rich cursor within 3 s: \(shapes)")
+            #expect(shapes.contains { $0 == (-314, 64) }, "no cursor with alpha within 3 s: \(shapes)")
+        }
+
         @Test("Cursor compositing for some viewers while the guest draws and moves the cursor leaves no ghost or stale pixels")
         func compositingUnderLoad() throws {
             let fixture = try VNCFixture()

@@ -60,6 +60,10 @@ void vireo_vnc_set_password(rfbScreenInfoPtr screen, const char *password, vireo
 /// the handler gets the client, the XT scancode (0xe0-prefixed keys as 0xe0XX), the keysym and down.
 typedef void (*vireo_vnc_scancode_handler)(rfbClientPtr client, uint32_t scancode, uint32_t keysym, int down);
 void vireo_vnc_register_qemu_key_extension(vireo_vnc_scancode_handler handler);
+/// Cursor With Alpha (-314): registered once per process; `send` runs after each update sent to a client (the
+/// screen's displayFinishedHook) and writes the cursor with its alpha when it changed since that client's last.
+void vireo_vnc_register_alpha_cursor_extension(void);
+void vireo_vnc_send_alpha_cursor(rfbClientPtr client);
 
 /// The client's peer address as libvncserver recorded it (never NULL).
 const char *vireo_vnc_client_host(rfbClientPtr client);
