@@ -1,13 +1,13 @@
 // cpng_strips.c: the PNG encoder used for display frames. It writes the PNG container itself (signature, IHDR, IDAT,
 // IEND) and deflates horizontal strips of rows in parallel with zlib, as pigz does: every strip is its own raw deflate
-// stream ended by a sync flush (byte-aligned, not final), the last one by Z_FINISH, so their concatenation behind one
+// stream ended on a byte boundary without a final block (empty blocks or a sync flush), the last one by Z_FINISH, so their concatenation behind one
 // zlib header is one valid zlib stream. The Adler-32 of the whole filtered image is combined from per-strip values
 // with adler32_combine; each strip's thread computes the CRC-32 of its output, and the strips go into as few IDAT
 // chunks as the 2^31-1 chunk limit allows (one, for any screen), their CRCs joined with crc32_combine: a chunk per
 // strip would cost 12 bytes per strip.
 // Strips share nothing but a counter (atomic) and their own output slot: no locks, no data races.
 // At matching levels each strip is seeded with the filtered rows before it (a preset dictionary, as pigz does);
-// a strip boundary still costs a new deflate block and the sync flush (about 20 bytes).
+// a strip boundary still costs a new deflate block and a byte-aligning flush (see the end of cpng_encode_strip).
 #define _GNU_SOURCE   // sched_getaffinity
 #include "CPNG.h"
 #include "cpng_internal.h"
@@ -33,9 +33,11 @@ enum {
     CPNG_BATCH_BYTES = 64 << 10,           // rows are filtered and fed to zlib this many bytes at a time (cache)
     CPNG_PROBE_EVERY = 8,                  // batches stored between tries of the real level on incompressible rows
     CPNG_WINDOW_BYTES = 32 << 10,          // deflate's window: how far back a strip's preset dictionary reaches
+    CPNG_FLAT_COST_DIVISOR = 8,            // a batch is "flat" when its filter cost is under 1/8 per byte
 };
 // A strip's deflate output stays far below 2^31 - 1, the largest IDAT chunk, for any input up to this size.
 static const size_t cpng_max_strip_bytes = (size_t)512 << 20;
+
 // The PNG spec's largest chunk length.
 #define CPNG_MAX_CHUNK ((size_t)0x7fffffff)
 
@@ -275,6 +277,7 @@ struct cpng_job {
     uint32_t width, height;
     size_t stride, rowbytes;   // rowbytes: filter byte + 3*width
     int level, filter, strategy, ssse3;
+    int tune_flat;             // zlib 6 after SCREEN: flat batches get a longer match search (see encode_strip)
     uint32_t rows_per_strip, nstrips;
     uint8_t zlib_header[2];
     atomic_uint next;          // the next strip to take
@@ -291,6 +294,8 @@ struct cpng_worker {
     uint8_t *rgb_cur, *rgb_prior, *cand, *best;   // RGB rows for AVG, PAETH and ADAPTIVE
     uint8_t *dict;             // the filtered rows before a strip (its preset dictionary); NULL when unused
     size_t dict_rows;
+    uint64_t batch_cost;       // SCREEN: the chosen filters' cost summed over the batch's rows
+    int long_search;           // the stream's search is tuned for flat rows (cpng_tune_flat)
 };
 
 static void cpng_worker_free(struct cpng_worker *w) {
@@ -352,8 +357,10 @@ static void cpng_filter_row(struct cpng_worker *w, const struct cpng_job *job, u
             if (cost < best_cost) { best_cost = cost; best_filter = CPNG_FILTER_UP; memcpy(dst + 1, w->cand, n); }
         }
         cpng_filter_fused(src, up, w->cand, job->width, CPNG_FILTER_NONE, job->ssse3);
-        if (cpng_filter_cost(w->cand, n) < best_cost) { best_filter = CPNG_FILTER_NONE; memcpy(dst + 1, w->cand, n); }
+        uint64_t none_cost = cpng_filter_cost(w->cand, n);
+        if (none_cost < best_cost) { best_cost = none_cost; best_filter = CPNG_FILTER_NONE; memcpy(dst + 1, w->cand, n); }
         dst[0] = (uint8_t)best_filter;
+        w->batch_cost += best_cost;
         return;
     }
     case CPNG_FILTER_AVG: case CPNG_FILTER_PAETH:
@@ -405,9 +412,33 @@ static int cpng_set_level(struct cpng_worker *w, const struct cpng_job *job, str
         uInt before = w->z.avail_out;
         int rc = deflateParams(&w->z, level, job->strategy);
         s->len += before - w->z.avail_out;
-        if (rc == Z_OK) { w->level = level; return CPNG_OK; }
+        if (rc == Z_OK) { w->level = level; w->long_search = 0; return CPNG_OK; }
         if (rc != Z_BUF_ERROR || w->z.avail_out != 0) return CPNG_ERR_LIBPNG;
         if (cpng_grow(s, cap, &w->z) != CPNG_OK) return CPNG_ERR_NO_MEMORY;
+    }
+}
+
+/// Deflates `len` bytes (none: just `flush`) into the strip's buffer, growing it, until zlib has taken all input
+/// and written all it holds back for this flush.
+static int cpng_deflate(struct cpng_worker *w, struct cpng_strip *s, size_t *cap, const uint8_t *in, size_t len,
+                        int flush) {
+    w->z.next_in = (Bytef *)in;
+    w->z.avail_in = (uInt)len;   // <= max(CPNG_BATCH_BYTES, one row): fits uInt
+    for (;;) {
+        size_t room = *cap - s->len;
+        w->z.next_out = s->data + s->len;
+        w->z.avail_out = (uInt)(room > UINT32_MAX ? UINT32_MAX : room);
+        uInt before = w->z.avail_out;
+        int rc = deflate(&w->z, flush);
+        s->len += before - w->z.avail_out;
+        if (rc == Z_STREAM_ERROR) return CPNG_ERR_LIBPNG;
+        // No progress with room to spare: a zlib state this loop does not expect; fail rather than spin.
+        if (rc == Z_BUF_ERROR && w->z.avail_out != 0 && (flush == Z_FINISH || w->z.avail_in != 0)) {
+            return CPNG_ERR_LIBPNG;
+        }
+        // Done with this input when zlib left output room (all pending output written) or finished the stream.
+        if (rc == Z_STREAM_END || (w->z.avail_out != 0 && w->z.avail_in == 0 && flush != Z_FINISH)) return CPNG_OK;
+        if (w->z.avail_out == 0 && cpng_grow(s, cap, &w->z) != CPNG_OK) return CPNG_ERR_NO_MEMORY;
     }
 }
 
@@ -419,6 +450,7 @@ static int cpng_encode_strip(struct cpng_worker *w, const struct cpng_job *job, 
     s->raw_len = (size_t)(y1 - y0) * job->rowbytes;
     s->adler = (uint32_t)adler32(0, Z_NULL, 0);
     if (deflateReset(&w->z) != Z_OK) return CPNG_ERR_LIBPNG;
+    w->long_search = 0;   // deflateReset restores the level's search parameters
     size_t cap = deflateBound(&w->z, s->raw_len) + 64;
     s->data = malloc(cap);
     if (s->data == NULL) return CPNG_ERR_NO_MEMORY;
@@ -442,40 +474,55 @@ static int cpng_encode_strip(struct cpng_worker *w, const struct cpng_job *job, 
     }
     for (uint32_t y = y0; y < y1;) {
         uint32_t n = y1 - y < w->batch_rows ? y1 - y : (uint32_t)w->batch_rows;
+        w->batch_cost = 0;
         for (uint32_t r = 0; r < n; r++) cpng_filter_row(w, job, y + r, w->batch + (size_t)r * job->rowbytes);
         size_t len = (size_t)n * job->rowbytes;   // <= max(CPNG_BATCH_BYTES, one row): fits uInt
         s->adler = cpng_adler32(s->adler, w->batch, len);
         y += n;
-        int flush = y < y1 ? Z_NO_FLUSH : (last ? Z_FINISH : Z_SYNC_FLUSH);
+        int flush = y < y1 ? Z_NO_FLUSH : (last ? Z_FINISH : Z_BLOCK);
         if (w->level == 0 && job->level != 0 && ++stored_batches % CPNG_PROBE_EVERY == 0
             && cpng_set_level(w, job, s, &cap, job->level) != CPNG_OK) {
             return CPNG_ERR_LIBPNG;
         }
-        size_t start_len = s->len;
-        w->z.next_in = w->batch;
-        w->z.avail_in = (uInt)len;
-        for (;;) {
-            size_t room = cap - s->len;
-            w->z.next_out = s->data + s->len;
-            w->z.avail_out = (uInt)(room > UINT32_MAX ? UINT32_MAX : room);
-            uInt before = w->z.avail_out;
-            int rc = deflate(&w->z, flush);
-            s->len += before - w->z.avail_out;
-            if (rc == Z_STREAM_ERROR) return CPNG_ERR_LIBPNG;
-            // No progress with room to spare: a zlib state this loop does not expect; fail rather than spin.
-            if (rc == Z_BUF_ERROR && w->z.avail_out != 0 && (flush == Z_FINISH || w->z.avail_in != 0)) {
-                return CPNG_ERR_LIBPNG;
+        // Nearly flat rows (SCREEN cost under 1/8 per byte: bars, ramps, repeated rows) get zlib 6 with a long
+        // match search, which finds the matches a row (or a pattern period) back that the default's 128-step chain
+        // misses; it costs little there because such rows have few distinct strings. Text and photos keep zlib 6.
+        if (job->tune_flat && w->level == job->level) {
+            int flat = w->batch_cost * CPNG_FLAT_COST_DIVISOR < len;
+            if (flat != w->long_search) {
+                if (flat) deflateTune(&w->z, 32, 16, 258, 1024);   // good, lazy, nice, chain
+                else deflateTune(&w->z, 8, 16, 128, 128);          // zlib 6's own
+                w->long_search = flat;
             }
-            // Done with this input when zlib left output room (all pending output written) or finished the stream.
-            if (rc == Z_STREAM_END || (w->z.avail_out != 0 && w->z.avail_in == 0 && flush != Z_FINISH)) break;
-            if (w->z.avail_out == 0 && cpng_grow(s, &cap, &w->z) != CPNG_OK) return CPNG_ERR_NO_MEMORY;
         }
+        size_t start_len = s->len;
+        int rc = cpng_deflate(w, s, &cap, w->batch, len, flush);
+        if (rc != CPNG_OK) return rc;
         // Output lags input by what zlib holds back (less than a block), so this is a rough measure; noise makes
         // as many bytes as it takes in.
         if (w->level != 0 && y < y1 && (s->len - start_len) * 64 >= len * 63
             && cpng_set_level(w, job, s, &cap, 0) != CPNG_OK) {
             return CPNG_ERR_LIBPNG;
         }
+    }
+    if (!last) {
+        // The strip must end on a byte boundary, its last block not final, so that the next strip's bytes follow.
+        // Z_SYNC_FLUSH does it with an empty stored block: 3 bits, padding and 4 bytes. When the bits left after
+        // the last block are an even number, empty fixed-Huffman blocks (10 bits each: BFINAL 0, BTYPE 01, EOB)
+        // reach the boundary in at most 4 bytes, and in none when it is already reached.
+        unsigned pending;
+        int bits;
+        if (deflatePending(&w->z, &pending, &bits) != Z_OK) return CPNG_ERR_LIBPNG;
+        int rc;
+        if (bits % 2 == 0) {
+            for (int b = bits; b % 8 != 0; b += 10) {
+                if (deflatePrime(&w->z, 10, 2) != Z_OK) return CPNG_ERR_LIBPNG;
+            }
+            rc = bits == 0 && pending == 0 ? CPNG_OK : cpng_deflate(w, s, &cap, NULL, 0, Z_BLOCK);
+        } else {
+            rc = cpng_deflate(w, s, &cap, NULL, 0, Z_SYNC_FLUSH);
+        }
+        if (rc != CPNG_OK) return rc;
     }
     s->crc = (uint32_t)crc32(0, s->data, (uInt)s->len);   // len < 2^31 (cpng_max_strip_bytes)
     return CPNG_OK;
@@ -541,7 +588,8 @@ int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t heig
     size_t total = (size_t)height * job.rowbytes;
     // Lazy-matching levels (4+) pay for each strip boundary (a new block, matches that cannot cross it even with
     // the preset dictionary's help for the first ones): one strip per thread there keeps files as small as one
-    // stream's (the test guest's bars: 4951 B on one thread, 4972 B on two; 4 strips per thread cost ~150 B more).
+    // stream's (the test guest's bars, before the long search on flat rows: 4951 B on one thread, 4972 B on two;
+    // 4 strips per thread cost ~150 B more).
     int lazy = zlib_level >= 4 && z_strategy != Z_RLE && z_strategy != Z_HUFFMAN_ONLY;
     size_t nstrips = threads > 1 ? (size_t)threads * (lazy ? 1 : CPNG_STRIPS_PER_THREAD) : 1;
     if (nstrips > total / CPNG_MIN_STRIP_BYTES) nstrips = total / CPNG_MIN_STRIP_BYTES;
@@ -552,6 +600,7 @@ int cpng_encode_bgrx_strips(const uint8_t *pixels, uint32_t width, uint32_t heig
     job.rows_per_strip = (uint32_t)((height + nstrips - 1) / nstrips);
     job.nstrips = (height + job.rows_per_strip - 1) / job.rows_per_strip;
     atomic_init(&job.next, 0);
+    job.tune_flat = zlib_level == 6 && filter == CPNG_FILTER_SCREEN && z_strategy == Z_DEFAULT_STRATEGY;
 
     // zlib header: deflate with a 32 KiB window, FLEVEL as zlib sets it, FCHECK making it a multiple of 31.
     unsigned flevel = zlib_level <= 1 ? 0 : zlib_level <= 5 ? 1 : zlib_level == 6 ? 2 : 3;

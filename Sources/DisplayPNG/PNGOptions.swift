@@ -31,9 +31,10 @@ public struct PNGOptions: Sendable, Equatable {
     /// searches for matches it never finds on noise and photos (21 ms), so RLE after SUB stays the live default.
     public static let fast = PNGOptions(zlibLevel: 1, filter: .sub, strategy: .rle)
     /// Screenshots' default: zlib 6 (lazy matching, which finds the repeats of bars, ramps and text that RLE's
-    /// distance-1 runs miss) after the per-row NONE/SUB/UP choice. On the test guest's bars and ramps 4.9 KB where
-    /// `.fast` gives 139 KB and QEMU's screendump (libpng, zlib 6, adaptive) 5.0 KB; on a 1080p desktop within
-    /// 1.5 % of `.small` at about 70 % of its CPU (png-bench, docs/png-encoder.md).
+    /// distance-1 runs miss) after the per-row NONE/SUB/UP choice, with a longer match search on nearly flat rows.
+    /// On the test guest's bars and ramps 4,952 bytes on 2 threads, as QEMU's screendump (libpng, zlib 6,
+    /// adaptive), where `.fast` gives 139 KB; on a 1080p desktop within 1.5 % of `.small` at about 70 % of its CPU
+    /// (png-bench, docs/png-encoder.md).
     public static let compact = PNGOptions(zlibLevel: 6, filter: .screen, strategy: .default)
     /// For saved pictures: zlib 6 and adaptive filters (libpng's defaults and its per-row heuristic), several times
     /// slower, smallest files.
