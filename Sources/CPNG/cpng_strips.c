@@ -1,7 +1,7 @@
 // cpng_strips.c: the PNG encoder used for display frames. It writes the PNG container itself (signature, IHDR, IDAT,
 // IEND) and deflates horizontal strips of rows in parallel with zlib, as pigz does: every strip is its own raw deflate
-// stream ended on a byte boundary without a final block (empty blocks or a sync flush), the last one by Z_FINISH, so their concatenation behind one
-// zlib header is one valid zlib stream. The Adler-32 of the whole filtered image is combined from per-strip values
+// stream ended on a byte boundary without a final block (empty blocks or a sync flush), the last one by Z_FINISH,
+// so their concatenation behind one zlib header is one valid zlib stream. The Adler-32 of the whole filtered image is combined from per-strip values
 // with adler32_combine; each strip's thread computes the CRC-32 of its output, and the strips go into as few IDAT
 // chunks as the 2^31-1 chunk limit allows (one, for any screen), their CRCs joined with crc32_combine: a chunk per
 // strip would cost 12 bytes per strip.
