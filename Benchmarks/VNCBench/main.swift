@@ -3,6 +3,7 @@
 // 1920x1080 flush per frame, alternating two pictures so every frame changes every pixel), a raw RFB client plays
 // the viewer (Raw and ZRLE; it skips ZRLE's data by its length, so client decoding costs nothing here).
 // Measures, never asserts. Usage: vnc-bench [frames] [width] [height]
+// `vnc-bench connect HOST:PORT ...` is the viewer against a running server instead (Connect.swift).
 import Display
 import DisplayVNC
 import Foundation
@@ -11,6 +12,11 @@ import RFBTestClient
 #if canImport(Glibc)
 import Glibc
 #endif
+
+if CommandLine.arguments.dropFirst().first == "connect" {
+    try ConnectBench.run(Array(CommandLine.arguments.dropFirst(2)))
+    exit(0)
+}
 
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let frames = arguments.count > 0 ? arguments[0] : 60

@@ -1,7 +1,9 @@
-// flip.c: the VNC benchmark's guest program (scripts/bench-vnc.sh). Shows two full-screen desktop-like pictures
+// flip.c: the VNC benchmark's guest program (scripts/bench-vnc.sh). Shows four full-screen desktop-like pictures
 // in turn by DRM page flips on /dev/dri/card0, waiting for each flip's completion event, for N seconds.
-// Every pixel differs between the two pictures (a server that only sends changed tiles still sends them all);
-// a 16-pixel stripe on the left edge tells them apart: red for the first picture, blue for the second.
+// Every pixel differs between any two pictures (a server that only sends changed tiles still sends them all);
+// four, not two, so a viewer sampling the screen rarely sees the same picture twice in a row by aliasing.
+// A 16-pixel stripe on the left edge tells them apart: red, blue, green, yellow, in the order their buffers
+// (and so their virtio-gpu resource ids) are created.
 // Raw DRM ioctls with the uapi structs written out here, so it builds with only a libc (no libdrm, no kernel
 // headers). Built statically at benchmark time and added to the initramfs; init.sh runs it on "animate".
 // Usage: flip SECONDS [INTERVAL_MS]   prints "flip: WxH frames=N fps=F" when done
@@ -80,11 +82,16 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+#define PICTURES 4
+
 // A desktop: background, title bar, a window with lines of "text". Every colour differs between variants.
 static void draw(uint32_t *p, uint32_t pitch, uint32_t w, uint32_t h, int variant) {
-    uint32_t bg = variant ? 0x305070 : 0x604030, bar = variant ? 0x383838 : 0x202020;
-    uint32_t win = variant ? 0xe4e8ec : 0xf0f0f0, ink = variant ? 0x102040 : 0x101010;
-    uint32_t mark = variant ? 0x0000ff : 0xff0000;
+    static const uint32_t bgs[] = {0x604030, 0x305070, 0x406040, 0x503060};
+    static const uint32_t bars[] = {0x202020, 0x383838, 0x283040, 0x402828};
+    static const uint32_t wins[] = {0xf0f0f0, 0xe4e8ec, 0xf8f0e0, 0xe8f4e8};
+    static const uint32_t inks[] = {0x101010, 0x102040, 0x402010, 0x104010};
+    static const uint32_t marks[] = {0xff0000, 0x0000ff, 0x00ff00, 0xffff00};
+    uint32_t bg = bgs[variant], bar = bars[variant], win = wins[variant], ink = inks[variant], mark = marks[variant];
     uint32_t left = 200 + variant * 40;
     for (uint32_t y = 0; y < h; y++) {
         uint32_t *row = (uint32_t *)((char *)p + (size_t)y * pitch);
@@ -139,8 +146,8 @@ int main(int argc, char **argv) {
     }
     uint32_t w = mode.hdisplay, h = mode.vdisplay;
 
-    uint32_t fb[2];
-    for (int i = 0; i < 2; i++) {
+    uint32_t fb[PICTURES];
+    for (int i = 0; i < PICTURES; i++) {
         struct create_dumb cd = {.width = w, .height = h, .bpp = 32};
         xioctl(CREATE_DUMB, &cd, "create-dumb");
         struct fb_cmd f = {.width = w, .height = h, .pitch = cd.pitch, .bpp = 32, .depth = 24, .handle = cd.handle};
@@ -166,7 +173,7 @@ int main(int argc, char **argv) {
             double wait = next - now();
             if (wait > 0) usleep((useconds_t)(wait * 1e6));
         }
-        shown ^= 1;
+        shown = (shown + 1) % PICTURES;
         struct page_flip flip = {.crtc_id = crtc_id, .fb_id = fb[shown], .flags = PAGE_FLIP_EVENT};
         xioctl(PAGE_FLIP, &flip, "page-flip");
         // Wait for this flip's completion event before the next (a flip still pending is refused with EBUSY).

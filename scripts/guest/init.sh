@@ -13,10 +13,10 @@
 #   VIREO-GUEST input=eventN ready               a virtio-input device is there; its key events are echoed as
 #   VIREO-GUEST key code=C value=V end           one line per EV_KEY event (evdev code, 1 down, 0 up, 2 repeat)
 #   VIREO-GUEST flip size=WxH frames=N seconds=S end   /bin/flip's summary after "animate"
-#   VIREO-GUEST animate done                     "animate" finished (or found no /bin/flip: an error marker first)
+#   VIREO-GUEST animate tag=T done               "animate" finished (or found no /bin/flip: an error marker first)
 # Host commands (one line each): "next" (phase 2, once), "faults" (print the IOMMU faults the kernel logged as
-#   "VIREO-GUEST iommu-fault ... end" lines, then "VIREO-GUEST faults done"), "animate SECONDS [INTERVAL_MS]"
-#   (page-flip two full-screen pictures with /bin/flip, which scripts/bench-vnc.sh adds to the initramfs),
+#   "VIREO-GUEST iommu-fault ... end" lines, then "VIREO-GUEST faults done"), "animate SECONDS [INTERVAL_MS [TAG]]"
+#   (page-flip four full-screen pictures with /bin/flip, which scripts/bench-vnc.sh adds to the initramfs),
 #   "poweroff".
 # Kernel argument vireo.fb=W,H: the framebuffer size to expect (default 1280,800, QEMU's default display).
 /bin/busybox mkdir -p /proc /sys /dev /tmp /bin /sbin
@@ -125,7 +125,7 @@ while read -r line; do
             else
                 echo "VIREO-GUEST error=no-flip-program end"
             fi
-            echo "VIREO-GUEST animate done"
+            echo "VIREO-GUEST animate tag=${3:-0} done"
             ;;
         poweroff) poweroff -f ;;
     esac
