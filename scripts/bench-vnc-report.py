@@ -7,7 +7,8 @@ import os, re, statistics, sys
 
 out, rounds = sys.argv[1], int(sys.argv[2])
 sides = ["qemu", "vireo"]
-encodings = [e for e in ["raw", "zlib", "zrle"] if os.path.exists(os.path.join(out, "round1", f"qemu-{e}-fps.txt"))]
+encodings = sorted({f[len("qemu-"):-len("-fps.txt")] for f in os.listdir(os.path.join(out, "round1"))
+                    if f.startswith("qemu-") and f.endswith("-fps.txt")}, key=lambda e: (e.split(":")[0] != "raw", e))
 QEMU_RE = re.compile(r"@(\d+\.\d+):virtio_gpu_cmd_res_flush res 0x([0-9a-f]+), w (\d+), h (\d+)")
 VIREO_RE = re.compile(r"^(\d+\.\d+) flush res=(\d+) x=\d+ y=\d+ w=(\d+) h=(\d+)")
 
@@ -83,6 +84,11 @@ def cell(xs, fmt="%.1f"):
     med = statistics.median(xs)
     return (fmt % med) + (f" ({fmt % min(xs)}–{fmt % max(xs)})" if len(xs) > 1 else "")
 
+def name(enc):
+    base, _, level = enc.partition(":")
+    base = {"raw": "Raw", "zlib": "Zlib", "zrle": "ZRLE"}.get(base, base)
+    return f"{base} (level {level} asked)" if level else base
+
 def ratio(enc, key):
     a, b = data[("vireo", enc)].get(key), data[("qemu", enc)].get(key)
     if not a or not b or statistics.median(b) == 0:
@@ -97,10 +103,10 @@ print("|---|---|---|---|---|---|---|---|---|")
 for enc in encodings:
     for side in sides:
         m = data[(side, enc)]
-        print(f"| {enc} | {'QEMU' if side == 'qemu' else 'Vireo'} | {cell(m['fps'])} | {cell(m.get('changes', []))} | "
+        print(f"| {name(enc)} | {'QEMU' if side == 'qemu' else 'Vireo'} | {cell(m['fps'])} | {cell(m.get('changes', []))} | "
               f"{cell(m['kib'], '%.0f')} | {cell(m.get('lat50', []))} | {cell(m.get('lat90', []))} | "
               f"{cell(m.get('latmax', []))} | {cell(m['torn'], '%d')} |")
-    print(f"| {enc} | Vireo ÷ QEMU | {ratio(enc, 'fps')} | {ratio(enc, 'changes')} | {ratio(enc, 'kib')} | "
+    print(f"| {name(enc)} | Vireo ÷ QEMU | {ratio(enc, 'fps')} | {ratio(enc, 'changes')} | {ratio(enc, 'kib')} | "
           f"{ratio(enc, 'lat50')} | {ratio(enc, 'lat90')} | {ratio(enc, 'latmax')} | |")
 for n in notes:
     print("\nnote: " + n)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench-vnc.sh: VNC side by side in one run: Vireo's VNC export against QEMU's built-in VNC server, the same guest
 # (scripts/guest/flip.c page-flipping four full-screen 1920x1080 pictures) and the same viewer (vnc-bench connect),
-# for each encoding both servers have and the viewer reads (Raw, Zlib, ZRLE).
+# for each encoding both servers have and the viewer reads (Raw, Zlib, ZRLE; Zlib twice: at each server's default
+# level, and with the viewer asking both for level 9, QEMU's default).
 #   QEMU side:  QEMU 10, in-process -device virtio-gpu-pci,xres=1920,yres=1080 -vnc (QEMU 10 refuses -vnc with
 #               vhost-user-gpu); flush times from its virtio_gpu_cmd_res_flush trace point (-msg timestamp=on).
 #   Vireo side: QEMU 10 with -device vhost-user-gpu-pci,xres=1920,yres=1080 -display none, and release
@@ -11,7 +12,7 @@
 # has one flush it can come from). The sides alternate for ROUNDS rounds (so machine noise is shared); prints a
 # markdown table (median of the rounds, with their min-max) and the ratios Vireo / QEMU. Measures, never asserts.
 # Usage: scripts/bench-vnc.sh [ROUNDS]   (needs release builds of vireo-gpu and vnc-bench, and a C compiler)
-# Env: SECONDS_PER (default 10), INTERVAL_MS, LATENCY_INTERVAL_MS, ENCODINGS (default "raw zlib zrle"),
+# Env: SECONDS_PER (default 10), INTERVAL_MS, LATENCY_INTERVAL_MS, ENCODINGS (default "raw zlib zlib:9 zrle"),
 #      BENCH_OUT (keep the raw results there), VIREO_ARGS (extra vireo-gpu flags)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -39,14 +40,18 @@ if [[ "${1:-}" == --side ]]; then
     fi
     e2e_wait_marker "VIREO-GUEST phase=1 ready" || { echo "guest did not boot: ${E2E_REASON}" >&2; exit 1; }
     secs="${SECONDS_PER:-10}"
-    for enc in ${ENCODINGS:-raw zlib zrle}; do
+    for enc in ${ENCODINGS:-raw zlib zlib:9 zrle}; do
+        # ENC:LEVEL asks both servers for that zlib level (CompressLevel pseudo-encoding); plain ENC leaves each
+        # server its default.
+        level=()
+        [[ "$enc" == *:* ]] && level=(--compress-level "${enc#*:}")
         for kind in fps latency; do
             interval="${INTERVAL_MS:-16.7}"
             [[ "$kind" == latency ]] && interval="${LATENCY_INTERVAL_MS:-200}"
             tag="${enc}-${kind}"
             e2e_send "animate $((secs + 4)) ${interval} ${tag}"
             sleep 2   # flip.c draws its pictures first
-            "${repo}/.build/release/vnc-bench" connect "127.0.0.1:${port}" --seconds "$secs" --encoding "$enc" \
+            "${repo}/.build/release/vnc-bench" connect "127.0.0.1:${port}" --seconds "$secs" --encoding "${enc%:*}" "${level[@]}" \
                 --frames-out "${out}/${side}-${tag}.frames" > "${out}/${side}-${tag}.txt"
             e2e_wait_marker "VIREO-GUEST animate tag=${tag} done" 60 || { echo "${E2E_REASON}" >&2; exit 1; }
             e2e_log "${side} ${tag}: $(cat "${out}/${side}-${tag}.txt")"

@@ -12,7 +12,7 @@ import Glibc
 #endif
 
 enum ConnectBench {
-    static let usage = "usage: vnc-bench connect HOST:PORT [--seconds S] [--encoding raw|zlib|zrle] [--frames-out FILE]"
+    static let usage = "usage: vnc-bench connect HOST:PORT [--seconds S] [--encoding raw|zlib|zrle] [--compress-level 0-9] [--frames-out FILE]"
 
     /// One complete full-screen update as the viewer got it.
     struct Frame {
@@ -26,13 +26,16 @@ enum ConnectBench {
         guard let address = args.popFirst(), let colon = address.lastIndex(of: ":"),
               let port = Int(address[address.index(after: colon)...]) else { fail(usage) }
         let host = String(address[..<colon])
-        var seconds = 10.0, encodingName = "raw", framesOut: String?
+        var seconds = 10.0, encodingName = "raw", framesOut: String?, compressLevel: Int32?
         while let flag = args.popFirst() {
             guard let value = args.popFirst() else { fail(usage) }
             switch flag {
             case "--seconds": seconds = Double(value) ?? seconds
             case "--encoding": encodingName = value
             case "--frames-out": framesOut = value
+            case "--compress-level":
+                guard let level = Int32(value), (0...9).contains(level) else { fail(usage) }
+                compressLevel = level
             default: fail(usage)
             }
         }
@@ -43,7 +46,8 @@ enum ConnectBench {
         try client.handshake()
         let format = client.pixelFormat
         guard format[0] == 32, format[3] != 0 else { fail("the server's pixel format is not 32 bpp true colour: \(format)") }
-        try client.setEncodings([encoding])
+        // Without a CompressLevel pseudo-encoding (-256 + level) each server picks its own zlib level.
+        try client.setEncodings([encoding] + (compressLevel.map { [-256 + $0] } ?? []))
         let area = client.width * client.height
 
         // Warm-up: one whole picture, not counted.
@@ -56,6 +60,7 @@ enum ConnectBench {
 
         var frames: [Frame] = []
         var pictures = Set<Int>()
+        var rects = 0
         var frameStart = client.bytesRead
         covered = 0
         let start = now()
@@ -65,6 +70,7 @@ enum ConnectBench {
             try client.readUpdate { header, pixels in
                 if header.encoding == -224 { return }
                 covered += header.width * header.height
+                rects += 1
                 if let pixels, header.x == 0 {
                     for row in [0, header.height / 2, header.height - 1] {
                         pictures.insert(picture(pixels, offset: row * header.width * 4, format: format))
@@ -88,9 +94,10 @@ enum ConnectBench {
         }
         let torn = frames.filter { $0.picture == -2 }.count
         let bytes = frames.isEmpty ? 0 : frames.map(\.bytes).reduce(0, +) / frames.count
-        print(String(format: "encoding=%@ size=%dx%d frames=%d seconds=%.2f fps=%.2f bytes_per_frame=%d changes_per_s=%@ torn=%d",
-                     encodingName, client.width, client.height, frames.count, elapsed, Double(frames.count) / elapsed,
-                     bytes, encoding == 0 ? String(format: "%.2f", Double(changes) / elapsed) : "na", torn))
+        print(String(format: "encoding=%@ level=%@ size=%dx%d frames=%d seconds=%.2f fps=%.2f bytes_per_frame=%d changes_per_s=%@ torn=%d rects_per_frame=%.1f",
+                     encodingName, compressLevel.map { String($0) } ?? "default", client.width, client.height, frames.count, elapsed, Double(frames.count) / elapsed,
+                     bytes, encoding == 0 ? String(format: "%.2f", Double(changes) / elapsed) : "na", torn,
+                     Double(rects) / Double(max(frames.count, 1))))
         if let framesOut {
             let lines = frames.map { String(format: "%.6f %d %d\n", $0.time, $0.picture, $0.bytes) }.joined()
             try lines.write(toFile: framesOut, atomically: true, encoding: .utf8)
