@@ -84,6 +84,8 @@ public final class VNCServer: Sendable {
         /// Where libvncserver may have composited the cursor since the last repair (old and new places).
         var cursorAreas: [Rect] = []
         var compositedUpdatesSeen: UInt64 = 0
+        /// How long the next copy waits for sends in progress (see mirrorFrame); set from the configuration.
+        var copyWaitMilliseconds = -1
     }
 
     private func pump() {
@@ -125,9 +127,12 @@ public final class VNCServer: Sendable {
         // At most one resize per pass: the second answer is the copy into the new framebuffer.
         for _ in 0..<2 {
             // Waits (not holding the DisplaySet, so never the guest) for sends in progress, so no update mixes two
-            // frames; bounded, so a stalled viewer delays the others' pictures by 50 ms at most. Released before a
-            // resize, which takes every client's send lock.
-            let exclusive = vireo_vnc_frame_guard_lock_copy(session.frameGuard, 50) != 0
+            // frames. Bounded (sendWaitMilliseconds): after a wait ran out (a viewer slow mid-send) copies only try,
+            // until one gets the guard again, so a slow viewer delays the others once per send, not every frame.
+            // Released before a resize, which takes every client's send lock.
+            if state.copyWaitMilliseconds < 0 { state.copyWaitMilliseconds = configuration.sendWaitMilliseconds }
+            let exclusive = vireo_vnc_frame_guard_lock_copy(session.frameGuard, state.copyWaitMilliseconds) != 0
+            state.copyWaitMilliseconds = exclusive ? configuration.sendWaitMilliseconds : 0
             var changed: [Rect] = []
             let change = displays.takeDamage(scanout, mirrorWidth: UInt32(screen.width), mirrorHeight: UInt32(screen.height),
                                              everything: state.needsEverything) { rect, pixels, stride in
