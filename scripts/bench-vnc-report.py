@@ -104,7 +104,7 @@ for enc in encodings:
     for side in sides:
         m = data[(side, enc)]
         print(f"| {name(enc)} | {'QEMU' if side == 'qemu' else 'Vireo'} | {cell(m['fps'])} | {cell(m.get('changes', []))} | "
-              f"{cell(m['kib'], '%.0f')} | {cell(m.get('lat50', []))} | {cell(m.get('lat90', []))} | "
+              f"{cell(m['kib'])} | {cell(m.get('lat50', []))} | {cell(m.get('lat90', []))} | "
               f"{cell(m.get('latmax', []))} | {cell(m['torn'], '%d')} |")
     print(f"| {name(enc)} | Vireo ÷ QEMU | {ratio(enc, 'fps')} | {ratio(enc, 'changes')} | {ratio(enc, 'kib')} | "
           f"{ratio(enc, 'lat50')} | {ratio(enc, 'lat90')} | {ratio(enc, 'latmax')} | |")

@@ -29,11 +29,14 @@ func desktop(variant: Int) -> [UInt8] {
     for y in 0..<height {
         for x in 0..<width {
             var c: (UInt8, UInt8, UInt8) = variant == 0 ? (0x60, 0x40, 0x30) : (0x30, 0x50, 0x70)
-            if y < 28 { c = (0x20, 0x20, 0x20) }
+            // Every colour differs between the variants: the exporter sends only pixels that changed.
+            if y < 28 { c = variant == 0 ? (0x20, 0x20, 0x20) : (0x38, 0x38, 0x38) }
             let inWindow = x > 200 + variant * 40 && x < width - 300 && y > 120 && y < height - 140
             if inWindow {
-                c = (0xf0, 0xf0, 0xf0)
-                if (y / 18) % 2 == 0 && (y % 18) < 12 && ((x * 7 + y * 3 + variant * 11) % 23) < 14 { c = (0x10, 0x10, 0x10) }
+                c = variant == 0 ? (0xf0, 0xf0, 0xf0) : (0xe4, 0xe8, 0xec)
+                if (y / 18) % 2 == 0 && (y % 18) < 12 && ((x * 7 + y * 3 + variant * 11) % 23) < 14 {
+                    c = variant == 0 ? (0x10, 0x10, 0x10) : (0x10, 0x20, 0x40)
+                }
             }
             let i = (y * width + x) * 4
             p[i] = c.0; p[i + 1] = c.1; p[i + 2] = c.2; p[i + 3] = 0xff
