@@ -62,7 +62,8 @@ echo "VIREO-GUEST fb name=$name size=$size stride=$stride end"
 # Which IOMMU the guest found (none, or virtio-iommu behind -device virtio-iommu-pci), for IOMMU tests.
 echo "VIREO-GUEST iommu=$(ls /sys/class/iommu 2>/dev/null | tr '\n' ',')none end"
 want=1280,800
-for arg in $(cat /proc/cmdline); do
+read -r cmdline < /proc/cmdline
+for arg in $cmdline; do
     case "$arg" in vireo.fb=*) want="${arg#vireo.fb=}" ;; esac
 done
 if [ "$size" != "$want" ] || [ "$stride" != "$(( ${want%,*} * 4 ))" ]; then
