@@ -3,6 +3,7 @@
 // 1920x1080 flush per frame, alternating two pictures so every frame changes every pixel), a raw RFB client plays
 // the viewer (Raw and ZRLE; it skips ZRLE's data by its length, so client decoding costs nothing here).
 // Measures, never asserts. Usage: vnc-bench [frames] [width] [height]
+// `vnc-bench connect HOST:PORT ...` is the viewer against a running server instead (Connect.swift).
 import Display
 import DisplayVNC
 import Foundation
@@ -11,6 +12,11 @@ import RFBTestClient
 #if canImport(Glibc)
 import Glibc
 #endif
+
+if CommandLine.arguments.dropFirst().first == "connect" {
+    try ConnectBench.run(Array(CommandLine.arguments.dropFirst(2)))
+    exit(0)
+}
 
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let frames = arguments.count > 0 ? arguments[0] : 60
@@ -23,11 +29,14 @@ func desktop(variant: Int) -> [UInt8] {
     for y in 0..<height {
         for x in 0..<width {
             var c: (UInt8, UInt8, UInt8) = variant == 0 ? (0x60, 0x40, 0x30) : (0x30, 0x50, 0x70)
-            if y < 28 { c = (0x20, 0x20, 0x20) }
+            // Every colour differs between the variants: the exporter sends only pixels that changed.
+            if y < 28 { c = variant == 0 ? (0x20, 0x20, 0x20) : (0x38, 0x38, 0x38) }
             let inWindow = x > 200 + variant * 40 && x < width - 300 && y > 120 && y < height - 140
             if inWindow {
-                c = (0xf0, 0xf0, 0xf0)
-                if (y / 18) % 2 == 0 && (y % 18) < 12 && ((x * 7 + y * 3 + variant * 11) % 23) < 14 { c = (0x10, 0x10, 0x10) }
+                c = variant == 0 ? (0xf0, 0xf0, 0xf0) : (0xe4, 0xe8, 0xec)
+                if (y / 18) % 2 == 0 && (y % 18) < 12 && ((x * 7 + y * 3 + variant * 11) % 23) < 14 {
+                    c = variant == 0 ? (0x10, 0x10, 0x10) : (0x10, 0x20, 0x40)
+                }
             }
             let i = (y * width + x) * 4
             p[i] = c.0; p[i + 1] = c.1; p[i + 2] = c.2; p[i + 3] = 0xff

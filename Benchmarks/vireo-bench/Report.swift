@@ -176,7 +176,9 @@ struct Report {
         [`performance-screenshots.md`](performance-screenshots.md) (`scripts/bench-screenshot.sh`); the cost of DMA
         translation (virtio-iommu, IOTLB), MAP+UNMAP rates and lookup costs in
         [`performance-iommu.md`](performance-iommu.md) (`scripts/bench-iommu.sh`); VNC frames/s, bytes per frame and
-        flush-to-viewer latency in [`vnc.md`](vnc.md#figures-vnc-bench) (`vnc-bench`).
+        flush-to-viewer latency against QEMU's built-in VNC server (same guest, same viewer, one run), and whether
+        those targets are met, in [`performance-vnc.md`](performance-vnc.md) (`scripts/bench-vnc.sh`); the VNC
+        exporter alone in [`vnc.md`](vnc.md#figures-vnc-bench) (`vnc-bench`).
 
         ## What is measured
 

@@ -59,6 +59,7 @@ final class LibVNCScreen: @unchecked Sendable {
         screen.pointee.setXCutText = hooks.cutText
         screen.pointee.setXCutTextUTF8 = hooks.cutTextUTF8
         screen.pointee.setDesktopSizeHook = hooks.setDesktopSize
+        screen.pointee.displayHook = hooks.updateStarting
         screen.pointee.displayFinishedHook = hooks.updateSent
         if let password = configuration.password { vireo_vnc_set_password(screen, password, hooks.authGate) }
     }
@@ -98,17 +99,26 @@ final class LibVNCScreen: @unchecked Sendable {
         old.deallocate()
     }
 
-    /// Copies `rect` of a B,G,R,X picture (rows `stride` bytes apart) into the framebuffer; the caller marks it.
-    func copy(_ rect: Rect, from pixels: UnsafeRawBufferPointer, stride: Int) {
+    /// Copies `rect` of a B,G,R,X picture (rows `stride` bytes apart) into the framebuffer. Returns the part that
+    /// changed (the bounding box of the pixels that differ), nil when none did; the caller marks it. Flushes that
+    /// repeat what viewers have (a page flip is SET_SCANOUT then RESOURCE_FLUSH of the same picture) cost no send.
+    func copy(_ rect: Rect, from pixels: UnsafeRawBufferPointer, stride: Int) -> Rect? {
         guard rect.isInside(width: UInt32(width), height: UInt32(height)), !rect.isEmpty,
-              let base = pixels.baseAddress else { return }
+              let base = pixels.baseAddress else { return nil }
         let start = Int(rect.y) * stride + Int(rect.x) * 4
         let end = start + (Int(rect.height) - 1) * stride + Int(rect.width) * 4
-        guard end <= pixels.count else { return }
+        guard end <= pixels.count else { return nil }
+        var box: (Int32, Int32, Int32, Int32) = (0, 0, 0, 0)
         vireo_vnc_lock_framebuffer(screen)
-        vireo_vnc_copy_bgrx(screen, Int32(rect.x), Int32(rect.y), Int32(rect.width), Int32(rect.height),
-                            base.assumingMemoryBound(to: UInt8.self) + start, stride)
+        let changed = withUnsafeMutablePointer(to: &box) {
+            $0.withMemoryRebound(to: Int32.self, capacity: 4) {
+                vireo_vnc_copy_bgrx(screen, Int32(rect.x), Int32(rect.y), Int32(rect.width), Int32(rect.height),
+                                    base.assumingMemoryBound(to: UInt8.self) + start, stride, $0)
+            }
+        }
         vireo_vnc_unlock_framebuffer(screen)
+        guard changed != 0 else { return nil }
+        return Rect(x: UInt32(box.0), y: UInt32(box.1), width: UInt32(box.2 - box.0), height: UInt32(box.3 - box.1))
     }
 
     /// Rewrites `rect` from a B,G,R,X picture where the framebuffer differs (libvncserver's cursor compositing
@@ -215,6 +225,7 @@ struct VNCHooks {
     var cutText: rfbSetXCutTextProcPtr
     var cutTextUTF8: rfbSetXCutTextUTF8ProcPtr
     var setDesktopSize: rfbSetDesktopSizeHookPtr
+    var updateStarting: rfbDisplayHookPtr
     var updateSent: rfbDisplayFinishedHookPtr
     var authGate: vireo_vnc_auth_gate
 }

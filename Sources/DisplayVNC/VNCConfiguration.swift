@@ -23,6 +23,9 @@ public struct VNCConfiguration: Sendable, Equatable {
     public var passwordThrottle = PasswordThrottle.Policy()
     /// Most viewers of this scanout at once (and most handshakes in progress); more connections are closed.
     public var maxClients = 64
+    /// How long a copy into the framebuffer waits for viewers' sends in progress, so no update mixes two frames
+    /// (docs/vnc.md: the frame guard). Past it the copy goes ahead; a viewer that slow may get one mixed update.
+    public var sendWaitMilliseconds = 50
 
     public init(host: String = "127.0.0.1", port: Int) {
         self.host = host

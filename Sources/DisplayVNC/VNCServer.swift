@@ -2,6 +2,7 @@
 // never holds up the others). A pump thread mirrors whichever DisplaySet is current into the framebuffer handed
 // to libvncserver, one whole flush at a time, and marks only the damaged rectangles; each client's modified region
 // coalesces those, so a slow client gets the newest picture and never a backlog, and the guest never waits on VNC.
+import CVNCServer
 import Display
 import Foundation
 import Logging
@@ -83,6 +84,8 @@ public final class VNCServer: Sendable {
         /// Where libvncserver may have composited the cursor since the last repair (old and new places).
         var cursorAreas: [Rect] = []
         var compositedUpdatesSeen: UInt64 = 0
+        /// How long the next copy waits for sends in progress (see mirrorFrame); set from the configuration.
+        var copyWaitMilliseconds = -1
     }
 
     private func pump() {
@@ -123,10 +126,19 @@ public final class VNCServer: Sendable {
     private func mirrorFrame(_ displays: DisplaySet, _ state: inout MirrorState) {
         // At most one resize per pass: the second answer is the copy into the new framebuffer.
         for _ in 0..<2 {
+            // Waits (not holding the DisplaySet, so never the guest) for sends in progress, so no update mixes two
+            // frames. Bounded (sendWaitMilliseconds): after a wait ran out (a viewer slow mid-send) copies only try,
+            // until one gets the guard again, so a slow viewer delays the others once per send, not every frame.
+            // Released before a resize, which takes every client's send lock.
+            if state.copyWaitMilliseconds < 0 { state.copyWaitMilliseconds = configuration.sendWaitMilliseconds }
+            let exclusive = vireo_vnc_frame_guard_lock_copy(session.frameGuard, state.copyWaitMilliseconds) != 0
+            state.copyWaitMilliseconds = exclusive ? configuration.sendWaitMilliseconds : 0
+            var changed: [Rect] = []
             let change = displays.takeDamage(scanout, mirrorWidth: UInt32(screen.width), mirrorHeight: UInt32(screen.height),
                                              everything: state.needsEverything) { rect, pixels, stride in
-                screen.copy(rect, from: pixels, stride: stride)
+                if let part = screen.copy(rect, from: pixels, stride: stride) { changed.append(part) }
             }
+            if exclusive { vireo_vnc_frame_guard_unlock_copy(session.frameGuard) }
             switch change {
             case .disabled:
                 showBlank(&state)
@@ -135,10 +147,10 @@ public final class VNCServer: Sendable {
                 session.logger.info("VNC scanout \(scanout): \(width)x\(height)")
                 screen.resize(width: Int(width), height: Int(height))
                 state.needsEverything = true
-            case .damaged(let rects):
+            case .damaged:
                 state.needsEverything = false
                 state.blank = false
-                for rect in rects { screen.markModified(rect) }
+                for rect in changed { screen.markModified(rect) }   // only what differs from what viewers have
                 return
             }
         }

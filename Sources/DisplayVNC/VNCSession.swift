@@ -18,6 +18,8 @@ final class VNCSession: Sendable {
     private let connected = Atomic<Int>(0)
     /// Updates sent to clients that get the cursor composited (each drew it into the shared framebuffer).
     let compositedUpdates = Atomic<UInt64>(0)
+    /// Sends hold it shared, the pump's copies exclusively (CVNCServer.h). Lives as long as the session.
+    nonisolated(unsafe) let frameGuard = vireo_vnc_frame_guard_new()!
     /// What each client holds down (by client pointer): released for it when it leaves, so a viewer that closes
     /// with a key or button held (a browser tab closed mid-Ctrl) does not leave it stuck in the guest.
     private let held = Mutex<[Int: HeldInput]>([:])
@@ -136,11 +138,21 @@ final class VNCSession: Sendable {
             session.logger.info("VNC client \(host(client)) asked for \(width)x\(height): passed to the guest")
             return rfbExtDesktopSize_Success
         },
+        updateStarting: { client in
+            guard let session = VNCSession.of(client) else { return }
+            vireo_vnc_frame_guard_enter_send(session.frameGuard)
+        },
         updateSent: { client, _ in
+<<<<<<< HEAD
             guard let client else { return }
             vireo_vnc_send_alpha_cursor(client)   // the cursor with its alpha, for clients that list -314
             guard client.pointee.enableCursorShapeUpdates == 0, let session = VNCSession.of(client) else { return }
             session.compositedUpdates.add(1, ordering: .relaxed)
+=======
+            guard let client, let session = VNCSession.of(client) else { return }
+            vireo_vnc_frame_guard_leave_send(session.frameGuard)
+            if client.pointee.enableCursorShapeUpdates == 0 { session.compositedUpdates.add(1, ordering: .relaxed) }
+>>>>>>> vncbench
         },
         authGate: { client, phase, accepted in
             guard let client, let session = VNCSession.of(client) else { return 0 }

@@ -18,15 +18,19 @@ public final class RawRFBClient: @unchecked Sendable {
     public private(set) var height = 0
     /// Every byte received so far (handshake included).
     public private(set) var bytesRead = 0
+    /// The server's pixel format from ServerInit (16 bytes: bpp, depth, big-endian, true colour, maxima, shifts).
+    public private(set) var pixelFormat: [UInt8] = []
+    /// Reused for pixel data `readUpdate(visiting:)` hands out, so reading a stream of frames allocates nothing.
+    private var scratch: [UInt8] = []
 
-    /// Connects to 127.0.0.1:port; reads time out after `timeout` seconds.
-    public init(port: Int, timeout: TimeInterval = 10) throws {
+    /// Connects to host:port (an IPv4 address); reads time out after `timeout` seconds.
+    public init(host: String = "127.0.0.1", port: Int, timeout: TimeInterval = 10) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw RFBError(description: "socket") }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_addr.s_addr = inet_addr(host)
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -113,6 +117,7 @@ public final class RawRFBClient: @unchecked Sendable {
         let initMessage = try read(24)
         width = u16(initMessage, 0)
         height = u16(initMessage, 2)
+        pixelFormat = Array(initMessage[4..<20])
         _ = try read(Int(u32(initMessage, 20)))
         return true
     }
@@ -150,7 +155,7 @@ public final class RawRFBClient: @unchecked Sendable {
                     var payload: [UInt8] = []
                     switch encoding {
                     case 0: payload = try read(w * h * 4)
-                    case 16: _ = try read(Int(u32(try read(4), 0)))                 // ZRLE: skipped, counted
+                    case 6, 16: _ = try read(Int(u32(try read(4), 0)))              // Zlib, ZRLE: skipped, counted
                     case -239: payload = try read(w * h * 4 + (w + 7) / 8 * h)   // rich cursor: pixels + mask
                     case -314:                                                    // cursor with alpha: Raw only here
                         let inner = Int32(bitPattern: u32(try read(4), 0))
@@ -172,6 +177,61 @@ public final class RawRFBClient: @unchecked Sendable {
             default: throw RFBError(description: "unexpected server message \(type)")
             }
         }
+    }
+
+    /// A rectangle header of `readUpdate(visiting:)`.
+    public struct RectHeader: Sendable {
+        public var x, y, width, height: Int
+        public var encoding: Int32
+    }
+
+    /// Reads one FramebufferUpdate for measuring: Raw pixels are read into a reused buffer and shown to `visit`
+    /// (valid only during the call), Zlib and ZRLE data are skipped by length (nil). Other messages are skipped.
+    public func readUpdate(visiting visit: (RectHeader, UnsafeRawBufferPointer?) throws -> Void) throws {
+        while true {
+            let type = try read(1)[0]
+            switch type {
+            case 0:
+                let n = u16(try read(3), 1)
+                for _ in 0..<n {
+                    let r = try read(12)
+                    let header = RectHeader(x: u16(r, 0), y: u16(r, 2), width: u16(r, 4), height: u16(r, 6),
+                                            encoding: Int32(bitPattern: u32(r, 8)))
+                    switch header.encoding {
+                    case 0:
+                        let count = header.width * header.height * Int(pixelFormat[0] / 8)
+                        if scratch.count < count { scratch = [UInt8](repeating: 0, count: count) }
+                        try scratch.withUnsafeMutableBytes { buffer in
+                            try readFully(buffer.baseAddress!, count)
+                            try visit(header, UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                        }
+                    case 6, 16:
+                        let count = Int(u32(try read(4), 0))
+                        if scratch.count < count { scratch = [UInt8](repeating: 0, count: count) }
+                        try scratch.withUnsafeMutableBytes { try readFully($0.baseAddress!, count) }
+                        try visit(header, nil)
+                    case -224: try visit(header, nil)                          // LastRect
+                    default: throw RFBError(description: "unexpected encoding \(header.encoding)")
+                    }
+                }
+                return
+            case 2: continue                         // Bell
+            case 3: _ = try read(3); let len = Int(u32(try read(4), 0)); _ = try read(len)   // ServerCutText
+            default: throw RFBError(description: "unexpected server message \(type)")
+            }
+        }
+    }
+
+    private func readFully(_ to: UnsafeMutableRawPointer, _ count: Int) throws {
+        var got = 0
+        while got < count {
+            let n = recv(fd, to + got, count - got, 0)
+            if n < 0 && errno == EINTR { continue }
+            if n == 0 { throw RFBError(description: "closed by the server after \(got) of \(count) bytes") }
+            if n < 0 { throw RFBError(description: "recv: \(String(cString: strerror(errno)))") }
+            got += n
+        }
+        bytesRead += count
     }
 
     /// Paints the Raw rectangles of an update into `picture` (R,G,B,X, width x height).

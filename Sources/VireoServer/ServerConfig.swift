@@ -11,5 +11,7 @@ public struct ServerConfig: Sendable {
     /// After a kick's work, how long the connection busy-polls the ring for more before sleeping in epoll, and how
     /// long it spins for a display-channel reply (`--poll-us`; 0 turns polling off). Costs CPU while spinning.
     public var pollMicroseconds = 50
+    /// `--trace-flushes`: every RESOURCE_FLUSH logged with its wall-clock time (a benchmark diagnostic; nil: off).
+    public var flushTrace: FlushTrace?
     public init() {}
 }

@@ -76,6 +76,9 @@ struct VireoGPU: ParsableCommand {
     @Option(name: .customLong("poll-us"), help: "Busy-poll the ring this many microseconds after each kick's work, and spin as long for display replies, before sleeping (0: off; costs CPU while spinning).")
     var pollMicroseconds: Int = ServerConfig().pollMicroseconds
 
+    @Option(name: .customLong("trace-flushes"), help: "Diagnostics: append one line per RESOURCE_FLUSH to this file (wall-clock seconds.microseconds, resource, rectangle), to match a viewer's receive time to a flush (scripts/bench-vnc.sh).")
+    var traceFlushes: String?
+
     @Option(name: .customLong("iommu-socket"), help: "Also serve a virtio-iommu (device 23) for the same client on this unix socket; the GPU's DMA then goes through its endpoint, and is refused until the guest attaches it.")
     var iommuSocket: String?
 
@@ -157,6 +160,11 @@ struct VireoGPU: ParsableCommand {
         let (gpuLimits, iommuLimits) = try limits.resolve()
         config.limits = gpuLimits
         config.pollMicroseconds = pollMicroseconds
+        do {
+            config.flushTrace = try traceFlushes.map { try FlushTrace(path: $0) }
+        } catch {
+            throw ValidationError("--trace-flushes: \(error)")
+        }
         var client: ClientContext?
         if iommuSocket != nil {
             client = try ClientContext(endpoint: endpoint, limits: iommuLimits, logger: logger)

@@ -114,6 +114,72 @@ extension VNCTests {
         #expect(corners.reduce(0) { $0 + $1.width * $1.height } == 2, "\(corners.map { "\($0.x),\($0.y) \($0.width)x\($0.height)" })")
         }
 
+        @Test("A flush that repeats what viewers have sends nothing; a change inside a big flush sends its box only")
+        func unchangedPixelsNotSent() throws {
+            let fixture = try VNCFixture()
+            var pixels = testPattern(width: 64, height: 48)
+            fixture.show(pixels, width: 64, height: 48)
+            let viewer = try RawRFBClient(port: fixture.ports[0])
+            try viewer.handshake()
+            try viewer.setEncodings([0])
+            #expect(try viewer.readPicture() == rgbx(fromBGRX: pixels), "first picture")
+
+            // The same picture flushed whole again (a page flip: SET_SCANOUT, then RESOURCE_FLUSH of it): no update.
+            let whole = Rect(x: 0, y: 0, width: 64, height: 48)
+            fixture.flush(pixels, whole)
+            try viewer.requestUpdate(incremental: true)
+            viewer.setTimeout(0.5)
+            #expect(throws: RFBError.self, "an update for unchanged pixels") { try viewer.readUpdate() }
+            viewer.setTimeout(10)
+
+            // Two pixels changed, flushed as the whole frame: the request still outstanding gets their box alone.
+            pixels[(20 * 64 + 30) * 4] ^= 0xff
+            pixels[(22 * 64 + 33) * 4 + 1] ^= 0xff
+            fixture.flush(pixels, whole)
+            let rects = try viewer.readUpdate().filter { $0.encoding == 0 }
+            #expect(rects.map { [$0.x, $0.y, $0.width, $0.height] } == [[30, 20, 4, 3]])
+        }
+
+        @Test("Full-screen updates never mix two flushes: copies wait for the sends in progress")
+        func updatesNotTorn() throws {
+            // A long wait: a loaded test machine must not make the bounded wait run out.
+            let fixture = try VNCFixture(configure: { $0.sendWaitMilliseconds = 5000 })
+            let (width, height) = (1920, 1080)
+            let pictures = [UInt8(0x20), 0xd0].map { [UInt8](repeating: $0, count: width * height * 4) }
+            fixture.show(pictures[0], width: width, height: height)
+            let viewer = try RawRFBClient(port: fixture.ports[0], timeout: 30)
+            try viewer.handshake()
+            try viewer.setEncodings([0])
+            _ = try viewer.readPicture()
+
+            // The guest flips between two flat pictures ~200 times a second while the viewer reads updates.
+            let displays = fixture.displays
+            let stop = StopFlag()
+            let flipper = Thread {
+                var i = 0
+                while !stop.isSet {
+                    i += 1
+                    displays.update(0, damage: Rect(x: 0, y: 0, width: UInt32(width), height: UInt32(height))) { buffer, _ in
+                        pictures[i % 2].withUnsafeBytes { buffer.copyMemory(from: $0) }
+                    }
+                    usleep(4000)   // room for the pump to take the DisplaySet's lock
+                }
+            }
+            flipper.start()
+            defer { stop.set() }
+            var updates = 0, mixed = 0
+            let deadline = Date() + 3
+            while Date() < deadline {
+                try viewer.requestUpdate(incremental: true)
+                for rect in try viewer.readUpdate() where rect.encoding == 0 {
+                    updates += 1
+                    if Set(stride(from: 0, to: rect.payload.count, by: 4 * 1024).map { rect.payload[$0] }).count > 1 { mixed += 1 }
+                }
+            }
+            #expect(updates > 3)
+            #expect(mixed == 0, "\(mixed) of \(updates) updates mix two pictures")
+        }
+
         @Test("vncsnapshot (JPEG) shows the flat colours of the guest's picture")
         func vncsnapshotFlatColours() throws {
             guard let snapshot = tool("/usr/bin/vncsnapshot", package: "vncsnapshot", for: "vncsnapshotFlatColours"),

@@ -152,6 +152,26 @@ func showPicture(_ bench: GPUTestBench, id: UInt32 = 1, width: UInt32, height: U
         #expect(GPURequest.responseType(resp) == 0x1202)
     }
 
+    @Test("--trace-flushes: one line per RESOURCE_FLUSH (wall-clock time, resource, rectangle), none for other commands")
+    func flushTrace() throws {
+        let path = NSTemporaryDirectory() + "vireo-flush-trace-\(ProcessInfo.processInfo.processIdentifier).log"
+        try? FileManager.default.removeItem(atPath: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var config = ServerConfig()
+        config.flushTrace = try FlushTrace(path: path)
+        let bench = try GPUTestBench(config: config)
+        let before = Date().timeIntervalSince1970
+        try showPicture(bench, id: 7, width: 8, height: 8, pixels: testPattern(width: 8, height: 8))
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.flush(7, Rect(x: 1, y: 2, width: 3, height: 4))))) == okNoData)
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ") }
+        #expect(lines.map { $0.dropFirst().joined(separator: " ") } == ["flush res=7 x=0 y=0 w=8 h=8", "flush res=7 x=1 y=2 w=3 h=4"])
+        for line in lines {
+            let time = try #require(Double(line[0]))
+            #expect(time >= before - 1 && time <= Date().timeIntervalSince1970 + 1, "wall-clock seconds: \(line[0])")
+            #expect(line[0].split(separator: ".").last?.count == 6, "microseconds: \(line[0])")
+        }
+    }
+
     @Test("A side channel that stops answering is dropped; the guest keeps being served")
     func deadSideChannel() throws {
         let fake = try FakeDisplayFrontend(modes: [(640, 480)])

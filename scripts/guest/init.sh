@@ -12,8 +12,13 @@
 #   VIREO-GUEST input-caps ev=E abs=A rel=R led=L end   its capability bitmaps (hex, from sysfs)
 #   VIREO-GUEST input=eventN ready               a virtio-input device is there; its key events are echoed as
 #   VIREO-GUEST key code=C value=V end           one line per EV_KEY event (evdev code, 1 down, 0 up, 2 repeat)
+#   VIREO-GUEST flip size=WxH frames=N seconds=S end   /bin/flip's summary after "animate"
+#   VIREO-GUEST animate tag=T done               "animate" finished (or found no /bin/flip: an error marker first)
 # Host commands (one line each): "next" (phase 2, once), "faults" (print the IOMMU faults the kernel logged as
-#   "VIREO-GUEST iommu-fault ... end" lines, then "VIREO-GUEST faults done"), "poweroff".
+#   "VIREO-GUEST iommu-fault ... end" lines, then "VIREO-GUEST faults done"), "animate SECONDS [INTERVAL_MS [TAG]]"
+#   (page-flip four full-screen pictures with /bin/flip, which scripts/bench-vnc.sh adds to the initramfs),
+#   "poweroff".
+# Kernel argument vireo.fb=W,H: the framebuffer size to expect (default 1280,800, QEMU's default display).
 /bin/busybox mkdir -p /proc /sys /dev /tmp /bin /sbin
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin
@@ -56,8 +61,13 @@ name="$(cat /sys/class/graphics/fb0/name)"
 echo "VIREO-GUEST fb name=$name size=$size stride=$stride end"
 # Which IOMMU the guest found (none, or virtio-iommu behind -device virtio-iommu-pci), for IOMMU tests.
 echo "VIREO-GUEST iommu=$(ls /sys/class/iommu 2>/dev/null | tr '\n' ',')none end"
-if [ "$size" != "1280,800" ] || [ "$stride" != "5120" ]; then
-    echo "VIREO-GUEST error=geometry size=$size stride=$stride want=1280,800/5120 end"
+want=1280,800
+read -r cmdline < /proc/cmdline
+for arg in $cmdline; do
+    case "$arg" in vireo.fb=*) want="${arg#vireo.fb=}" ;; esac
+done
+if [ "$size" != "$want" ] || [ "$stride" != "$(( ${want%,*} * 4 ))" ]; then
+    echo "VIREO-GUEST error=geometry size=$size stride=$stride want=$want end"
 fi
 
 # A virtio-input device (virtio id 18, e.g. QEMU's vhost-user-input-pci): echo its key events on the serial
@@ -107,6 +117,16 @@ while read -r line; do
             # The IOMMU faults the guest's virtio-iommu driver logged (Linux: "... fault from EP N at 0x...").
             dmesg | grep 'fault from EP' | sed 's/^.*\] //; s/^/VIREO-GUEST iommu-fault /; s/$/ end/'
             echo "VIREO-GUEST faults done"
+            ;;
+        animate*)
+            # shellcheck disable=SC2086 # seconds and interval as separate words
+            set -- ${line#animate}
+            if [ -x /bin/flip ]; then
+                /bin/flip "${1:-10}" "${2:-0}"
+            else
+                echo "VIREO-GUEST error=no-flip-program end"
+            fi
+            echo "VIREO-GUEST animate tag=${3:-0} done"
             ;;
         poweroff) poweroff -f ;;
     esac

@@ -10,6 +10,7 @@
 #   E2E_ACCEL          tcg or kvm (default: kvm only where it works and is not the paravirtual kvm_pvm)
 #   E2E_QEMU_ARGS      extra QEMU arguments (word-split; {work} = the run's work folder), e.g. "-device virtio-iommu-pci"
 #   E2E_GPU_PROPS      extra GPU device properties, e.g. "iommu_platform=on"
+#   E2E_APPEND         extra kernel arguments, e.g. "vireo.fb=1920,1080" (the size init.sh expects)
 #   E2E_KEEP           1: keep the work folder (logs, screendumps) even on success
 #   E2E_ARTIFACTS      folder to copy logs and screendumps into when a check fails
 
@@ -175,7 +176,7 @@ e2e_start_guest() {
         -qmp "unix:${E2E_WORK}/qmp.sock,server=on,wait=off"
         -chardev "socket,id=ser0,path=${E2E_WORK}/serial.sock" -serial chardev:ser0
         -kernel "$VIREO_GUEST_KERNEL" -initrd "$VIREO_GUEST_INITRD"
-        -append 'console=ttyS0 loglevel=4 vt.global_cursor_default=0 consoleblank=0 panic=-1'
+        -append "console=ttyS0 loglevel=4 vt.global_cursor_default=0 consoleblank=0 panic=-1${E2E_APPEND:+ ${E2E_APPEND}}"
         -no-reboot)
     echo "${cmd[*]}" > "${E2E_WORK}/qemu.cmd"
     e2e_log "guest: ${mode}, ${accel}, ${mem} MiB (command line in ${E2E_WORK}/qemu.cmd)"

@@ -29,9 +29,20 @@ void vireo_vnc_lock_framebuffer(rfbScreenInfoPtr screen);
 void vireo_vnc_unlock_framebuffer(rfbScreenInfoPtr screen);
 
 /// Copies `width` x `height` B,G,R,X pixels (rows `source_stride` bytes apart) to (x, y) of the screen's R,G,B,X
-/// framebuffer. The caller clips.
-void vireo_vnc_copy_bgrx(rfbScreenInfoPtr screen, int x, int y, int width, int height,
-                         const uint8_t *source, size_t source_stride);
+/// framebuffer, writing only pixels that differ. Returns 0 when none did, else 1 with the bounding box of those
+/// that did in `changed` (x1, y1, x2, y2; exclusive ends). The caller clips.
+int vireo_vnc_copy_bgrx(rfbScreenInfoPtr screen, int x, int y, int width, int height,
+                        const uint8_t *source, size_t source_stride, int changed[4]);
+
+/// Keeps the exporter's framebuffer copies out of libvncserver's sends (see vnc_shim.c). A send holds it from the
+/// screen's displayHook to its displayFinishedHook; a copy waits up to `max_ms` for sends in progress (returns 1
+/// when it got the lock; 0: it copies anyway, and that send may mix two frames, as without the guard).
+typedef struct vireo_vnc_frame_guard vireo_vnc_frame_guard;
+vireo_vnc_frame_guard *vireo_vnc_frame_guard_new(void);
+void vireo_vnc_frame_guard_enter_send(vireo_vnc_frame_guard *guard);
+void vireo_vnc_frame_guard_leave_send(vireo_vnc_frame_guard *guard);
+int vireo_vnc_frame_guard_lock_copy(vireo_vnc_frame_guard *guard, long max_ms);
+void vireo_vnc_frame_guard_unlock_copy(vireo_vnc_frame_guard *guard);
 
 /// Like vireo_vnc_copy_bgrx, but writes only when the framebuffer differs from `source`; returns 1 when it did.
 /// Used to repair the area under the cursor after libvncserver composited it for a client (see VNCServer).
