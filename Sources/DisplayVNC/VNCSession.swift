@@ -143,16 +143,10 @@ final class VNCSession: Sendable {
             vireo_vnc_frame_guard_enter_send(session.frameGuard)
         },
         updateSent: { client, _ in
-<<<<<<< HEAD
-            guard let client else { return }
-            vireo_vnc_send_alpha_cursor(client)   // the cursor with its alpha, for clients that list -314
-            guard client.pointee.enableCursorShapeUpdates == 0, let session = VNCSession.of(client) else { return }
-            session.compositedUpdates.add(1, ordering: .relaxed)
-=======
             guard let client, let session = VNCSession.of(client) else { return }
             vireo_vnc_frame_guard_leave_send(session.frameGuard)
             if client.pointee.enableCursorShapeUpdates == 0 { session.compositedUpdates.add(1, ordering: .relaxed) }
->>>>>>> vncbench
+            vireo_vnc_send_alpha_cursor(client)   // the cursor with its alpha, for clients that list -314
         },
         authGate: { client, phase, accepted in
             guard let client, let session = VNCSession.of(client) else { return 0 }
