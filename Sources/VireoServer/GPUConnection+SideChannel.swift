@@ -99,15 +99,20 @@ extension GPUConnection {
     }
 
     /// Sends the device's display events; UPDATE pixels come from the scanout's resource (as x8r8g8b8).
+    /// SET_SCANOUT goes as SCANOUT alone, as QEMU's own backend sends it: the display takes the new surface with
+    /// the next UPDATE (the guest's RESOURCE_FLUSH), so a page flip (SET_SCANOUT, then a whole-frame flush) carries
+    /// the frame's pixels once, not twice. Vireo's own copy (VNC, PNG) still shows the resource at SET_SCANOUT.
     func forward(_ events: [GPUDisplayEvent]) {
         guard !events.isEmpty, let channel = readySideChannel() else { return }
         do {
+            var scannedOut: Int?
             for event in events {
+                defer { if case .scanout(let index, let width, _) = event, width > 0 { scannedOut = index } else { scannedOut = nil } }
                 switch event {
                 case .scanout(let index, let width, let height):
                     try channel.scanout(UInt32(index), width: width, height: height)
                 case .update(let index, let rect):
-                    guard !rect.isEmpty else { continue }
+                    guard !rect.isEmpty, scannedOut != index else { continue }
                     // Straight from the resource (the DisplaySet copy follows, off the latency path).
                     let sent: Void? = try device.withScanoutPixels(index, rect) { rows in
                         try channel.update(UInt32(index), x: rect.x, y: rect.y, width: rect.width,

@@ -78,6 +78,34 @@ func showPicture(_ bench: GPUTestBench, id: UInt32 = 1, width: UInt32, height: U
         #expect(fake.wait { f in f.updateRects.last.map { $0.x == 8 && $0.y == 4 && $0.w == 5 && $0.h == 6 } ?? false })
     }
 
+    @Test("Side channel: a page flip (SET_SCANOUT, then a whole flush) sends SCANOUT alone and the pixels once, as QEMU's backend")
+    func pageFlipSendsPixelsOnce() throws {
+        let fake = try FakeDisplayFrontend(modes: [(40, 30)])
+        defer { fake.stop() }
+        let bench = try GPUTestBench(sideChannel: fake)
+        try showPicture(bench, width: 40, height: 30, pixels: testPattern(width: 40, height: 30, seed: 1))
+        #expect(fake.waitForUpdates(atLeast: 1))
+        let before = fake.updateCount
+        let full = Rect(x: 0, y: 0, width: 40, height: 30)
+        let second = testPattern(width: 40, height: 30, seed: 2)
+        for request in [GPURequest.create2D(2, format: 2, width: 40, height: 30),
+                        GPURequest.attachBacking(2, bench.backing(second, pieces: 1)), GPURequest.transfer(2, full),
+                        GPURequest.setScanout(0, 2, full)] {
+            #expect(GPURequest.responseType(try #require(bench.submit(request))) == okNoData)
+        }
+        // Vireo's own copy shows the new resource at once (copied just after the answer); the display end gets no
+        // pixels until the flush.
+        let deadline = Date() + 5
+        while bench.server?.displays?.snapshot(0)?.pixels != second && Date() < deadline { usleep(1000) }
+        let shown = bench.server?.displays?.snapshot(0)?.pixels == second
+        #expect(shown, "Vireo's copy does not show the new resource")
+        #expect(fake.updateCount == before, "SET_SCANOUT sent an UPDATE")
+        #expect(GPURequest.responseType(try #require(bench.submit(GPURequest.flush(2, full)))) == okNoData)
+        #expect(fake.waitForUpdates(atLeast: before + 1))
+        #expect(fake.wait { $0.surface(0)?.pixels == second })
+        #expect(fake.updateCount == before + 1)
+    }
+
     @Test("Side channel: UPDATE of a R8G8B8A8 resource is converted to x8r8g8b8; partial rows; DisplaySet agrees")
     func sideChannelConvertedFormat() throws {
         let fake = try FakeDisplayFrontend(modes: [(32, 16)])
