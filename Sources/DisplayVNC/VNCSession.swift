@@ -85,6 +85,9 @@ final class VNCSession: Sendable {
             guard let client, let session = VNCSession.of(client) else { return RFB_CLIENT_REFUSE }
             session.connected.add(1, ordering: .relaxed)
             vireo_vnc_note_client_start(client)
+            // Zlib at QEMU's default level (9) for viewers that ask none (libvncserver's is 5: 3.7x the bytes per
+            // frame of QEMU's server, docs/performance-vnc.md); a viewer's CompressLevel pseudo-encoding overrides.
+            client.pointee.zlibCompressLevel = 9
             session.logger.info("VNC client \(host(client)) connected to scanout \(session.scanout)")
             client.pointee.clientGoneHook = { client in
                 vireo_vnc_client_gone_barrier()   // libvncserver frees the client right after this hook

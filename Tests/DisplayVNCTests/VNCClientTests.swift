@@ -359,6 +359,35 @@ extension VNCTests {
             #expect(shapes.contains { $0 == (-314, 64) }, "no cursor with alpha within 3 s: \(shapes)")
         }
 
+        @Test("Zlib without a CompressLevel from the viewer is level 9, as QEMU's server; an asked level wins")
+        func zlibDefaultLevel() throws {
+            let fixture = try VNCFixture()
+            // Text-like rows: a few colours in runs whose lengths vary, where zlib's levels find different matches.
+            var picture = [UInt8](repeating: 0, count: 512 * 256 * 4)
+            var state: UInt32 = 12345
+            var i = 0
+            while i < picture.count {
+                state = state &* 1_103_515_245 &+ 12345
+                let run = Int(state >> 28) + 1, colour = UInt8((state >> 20) & 3) * 70
+                for _ in 0..<run where i < picture.count {
+                    picture[i] = colour; picture[i + 1] = colour / 2; picture[i + 2] = 255 - colour; i += 4
+                }
+            }
+            fixture.show(picture, width: 512, height: 256)
+            func zlibBytes(_ extra: [Int32]) throws -> Int {
+                let viewer = try RawRFBClient(port: fixture.ports[0])
+                try viewer.handshake()
+                try viewer.setEncodings([6] + extra)
+                let before = viewer.bytesRead
+                try viewer.requestUpdate(incremental: false)
+                _ = try viewer.readUpdate()
+                return viewer.bytesRead - before
+            }
+            let unasked = try zlibBytes([]), nine = try zlibBytes([-247]), one = try zlibBytes([-255])
+            #expect(unasked == nine, "no level asked: \(unasked) bytes, level 9: \(nine)")
+            #expect(one != nine, "level 1 (\(one) bytes) should differ from level 9 (\(nine))")
+        }
+
         @Test("Cursor compositing for some viewers while the guest draws and moves the cursor leaves no ghost or stale pixels")
         func compositingUnderLoad() throws {
             let fixture = try VNCFixture()
