@@ -85,10 +85,7 @@ extension VNCTests {
             let fixture = try VNCFixture()
             var pixels = testPattern(width: 64, height: 48)
             fixture.show(pixels, width: 64, height: 48)
-            let viewer = try RawRFBClient(port: fixture.ports[0])
-            try viewer.handshake()
-            try viewer.setEncodings([0])
-            #expect(try viewer.readPicture() == rgbx(fromBGRX: pixels), "first picture")
+            let viewer = try rawViewer(fixture, firstPicture: pixels)
 
             // Three flushes of one small rectangle while the viewer is not asking: one update with the last pixels.
             let damage = Rect(x: 8, y: 4, width: 10, height: 6)
@@ -105,13 +102,13 @@ extension VNCTests {
             #expect(rects.reduce(0) { $0 + $1.width * $1.height } == 60)
             #expect(rects.allSatisfy { $0.payload[2] == 120 })   // blue of the third flush (R,G,B,X on the wire)
 
-        // Two small changes in opposite corners come as two small rectangles, not the box between them.
-        for (x, y) in [(0, 0), (60, 44)] { pixels[(y * 64 + x) * 4 + 1] = 0x77 }
-        fixture.flush(pixels, Rect(x: 0, y: 0, width: 1, height: 1))
-        fixture.flush(pixels, Rect(x: 60, y: 44, width: 1, height: 1))
-        try viewer.requestUpdate(incremental: true)
-        let corners = try viewer.readUpdate().filter { $0.encoding == 0 }
-        #expect(corners.reduce(0) { $0 + $1.width * $1.height } == 2, "\(corners.map { "\($0.x),\($0.y) \($0.width)x\($0.height)" })")
+            // Two small changes in opposite corners come as two small rectangles, not the box between them.
+            for (x, y) in [(0, 0), (60, 44)] { pixels[(y * 64 + x) * 4 + 1] = 0x77 }
+            fixture.flush(pixels, Rect(x: 0, y: 0, width: 1, height: 1))
+            fixture.flush(pixels, Rect(x: 60, y: 44, width: 1, height: 1))
+            try viewer.requestUpdate(incremental: true)
+            let corners = try viewer.readUpdate().filter { $0.encoding == 0 }
+            #expect(corners.reduce(0) { $0 + $1.width * $1.height } == 2, "\(corners.map { "\($0.x),\($0.y) \($0.width)x\($0.height)" })")
         }
 
         @Test("A flush that repeats what viewers have sends nothing; a change inside a big flush sends its box only")
@@ -119,10 +116,7 @@ extension VNCTests {
             let fixture = try VNCFixture()
             var pixels = testPattern(width: 64, height: 48)
             fixture.show(pixels, width: 64, height: 48)
-            let viewer = try RawRFBClient(port: fixture.ports[0])
-            try viewer.handshake()
-            try viewer.setEncodings([0])
-            #expect(try viewer.readPicture() == rgbx(fromBGRX: pixels), "first picture")
+            let viewer = try rawViewer(fixture, firstPicture: pixels)
 
             // The same picture flushed whole again (a page flip: SET_SCANOUT, then RESOURCE_FLUSH of it): no update.
             let whole = Rect(x: 0, y: 0, width: 64, height: 48)

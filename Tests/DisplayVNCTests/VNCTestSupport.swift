@@ -226,3 +226,14 @@ func gvnccapture(port: Int, password: String? = nil) throws -> Capture {
     for i in stride(from: 3, to: colours.count, by: 4) { colours[i] = 255 }
     return Capture(width: Int(image.width), height: Int(image.height), rgba: colours)
 }
+
+/// A raw viewer (Raw encoding) connected to scanout 0 that has read its first picture, expected to be `pixels`.
+func rawViewer(_ fixture: VNCFixture, firstPicture pixels: [UInt8],
+               sourceLocation: SourceLocation = #_sourceLocation) throws -> RawRFBClient {
+    let viewer = try RawRFBClient(port: fixture.ports[0])
+    try viewer.handshake()
+    try viewer.setEncodings([0])
+    let same = try viewer.readPicture() == rgbx(fromBGRX: pixels)
+    #expect(same, "first picture", sourceLocation: sourceLocation)
+    return viewer
+}
