@@ -83,29 +83,35 @@ struct ScreenshotAPITests {
     func settled() async throws {
         let set = patternDisplays()
         try await withAPI({ set }) { api in
-            let painter = Task.detached {
+            // The painters run on threads of their own: under load the test's cooperative threads can be busy
+            // with other suites' blocking tests for a second, which looked like a quiet screen (a CI failure).
+            let painted = DispatchSemaphore(value: 0)
+            Thread {
                 for i in 0..<15 {
                     paint(set, seed: i)
-                    try? await Task.sleep(for: .milliseconds(20))
+                    usleep(20_000)
                 }
-            }
+                painted.signal()
+            }.start()
             try await Task.sleep(for: .milliseconds(10))
             let start = Date()
             // quiet_ms far above the 20 ms paint interval, so a loaded machine's scheduling gaps do not look quiet.
             let r = try await request(api, "GET", "/v1/displays/0/screenshot.png?wait=settled&quiet_ms=1000&timeout_ms=15000")
             let elapsed = Date().timeIntervalSince(start)
-            await painter.value
+            await onOwnThread { painted.wait() }
             #expect(r.status == 200)
             #expect(elapsed >= 0.3, "answered after \(elapsed) s, while frames were still coming")
             #expect(r.headers["x-vireo-frame-counter"] == "16")
-            let busy = Task.detached {
+            let busy = DispatchSemaphore(value: 0)
+            Thread {
                 for i in 0..<40 {
                     paint(set, seed: i)
-                    try? await Task.sleep(for: .milliseconds(10))
+                    usleep(10_000)
                 }
-            }
+                busy.signal()
+            }.start()
             let t = try await request(api, "GET", "/v1/displays/0/screenshot.png?wait=settled&quiet_ms=200&timeout_ms=150")
-            await busy.value
+            await onOwnThread { busy.wait() }
             #expect(t.status == 408)
             #expect(t.error.contains("did not settle"))
         }
