@@ -22,16 +22,16 @@ port2=$(( port + 1 ))
 E2E_QEMU_ARGS="-device virtio-iommu-pci" E2E_GPU_PROPS=iommu_platform=on \
 EXTRA_CHECK_CMD="'${here}/check-vireo-png.sh' ${port2} \"\$1\" \"\$2\" && '${here}/check-vireo-iommu.sh' ${port2} \"\$1\" \"\$2\"" \
     "${here}/guest-screendump.sh" --kernel 6.12 --backend "${bin} --socket-path {sock} --http 127.0.0.1:${port2}" || rc=1
-# With vireo-gpu's virtio-input (QEMU vhost-user-input-pci): keys typed through its input path (the HTTP API's
-# POST /v1/input/keys, the InputSink the VNC server also calls) come out of the guest's /dev/input/event*, echoed
-# on the serial line. SKIP where this QEMU has no vhost-user-input-pci.
+# With vireo-gpu's virtio-input (QEMU vhost-user-input-pci): keys typed through the HTTP API's POST /v1/input/keys
+# (phase 1) and by a VNC viewer (phase 2: a KeyEvent and QEMU's extended key event) come out of the guest's
+# /dev/input/event*, echoed on the serial line. SKIP where this QEMU has no vhost-user-input-pci.
 port3=$(( port + 2 ))
 eval "$("${repo}/scripts/fetch-qemu10.sh" --env)"
 if "$QEMU10_BIN" -device vhost-user-input-pci,help 2>/dev/null | grep -q '^vhost-user-input-pci options'; then
     E2E_QEMU_ARGS="-chardev socket,id=vin,path={work}/input.sock -device vhost-user-input-pci,chardev=vin" \
-    EXTRA_CHECK_CMD="'${here}/check-vireo-input.sh' ${port3} \"\$1\" \"\$2\"" \
+    EXTRA_CHECK_CMD="'${here}/check-vireo-input.sh' ${port3} \"\$1\" \"\$2\" $(( vncport + 10 ))" \
         "${here}/guest-screendump.sh" --label "vireo-gpu + vhost-user-input" \
-        --backend "${bin} --socket-path {sock} --input-socket {work}/input.sock --http 127.0.0.1:${port3}" || rc=1
+        --backend "${bin} --socket-path {sock} --input-socket {work}/input.sock --http 127.0.0.1:${port3} --vnc 127.0.0.1:$(( vncport + 10 ))" || rc=1
 else
     echo "SKIP: vireo-gpu + vhost-user-input: ${QEMU10_BIN} has no vhost-user-input-pci"
 fi
