@@ -131,20 +131,26 @@ func request(_ endpoint: APIEndpoint, _ method: String, _ path: String, body: [U
     try await withCheckedThrowingContinuation { continuation in
         Thread {
             do {
-                let fd = try connectSocket(endpoint)
-                defer { close(fd) }
-                var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                for (k, v) in headers { head += "\(k): \(v)\r\n" }
-                if let body { head += "Content-Length: \(body.count)\r\n" }
-                if body != nil, headers["Content-Type"] == nil { head += "Content-Type: image/png\r\n" }
-                head += "\r\n"
-                sendAll(fd, Array(head.utf8) + (body ?? []))
-                continuation.resume(returning: try parseReply(receiveAll(fd)))
+                continuation.resume(returning: try requestBlocking(endpoint, method, path, body: body, headers: headers))
             } catch {
                 continuation.resume(throwing: error)
             }
         }.start()
     }
+}
+
+/// The same request on the calling thread (for timing-sensitive sequences that run on a thread of their own).
+func requestBlocking(_ endpoint: APIEndpoint, _ method: String, _ path: String, body: [UInt8]? = nil,
+                     headers: [String: String] = [:]) throws -> RawReply {
+    let fd = try connectSocket(endpoint)
+    defer { close(fd) }
+    var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    for (k, v) in headers { head += "\(k): \(v)\r\n" }
+    if let body { head += "Content-Length: \(body.count)\r\n" }
+    if body != nil, headers["Content-Type"] == nil { head += "Content-Type: image/png\r\n" }
+    head += "\r\n"
+    sendAll(fd, Array(head.utf8) + (body ?? []))
+    return try parseReply(receiveAll(fd))
 }
 
 func parseReply(_ data: [UInt8]) throws -> RawReply {

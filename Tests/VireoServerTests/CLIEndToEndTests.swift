@@ -299,16 +299,23 @@ struct CLIEndToEndTests {
                 return all
             }
         }
-        // The guest keeps flushing: each transfer+flush round trip must stay short.
+        // The guest keeps flushing: each transfer+flush round trip must stay short. On a thread of its own: under CI
+        // load the cooperative threads can be held by other suites' blocking tests for seconds, and a pause in the
+        // flushing would let the waiters see a settled screen.
         let full = Rect(x: 0, y: 0, width: UInt32(w), height: UInt32(h))
-        var worst = 0.0
-        for _ in 0..<40 {
-            let start = Date()
-            #expect(GPURequest.responseType(try #require(backend.bench.submit(GPURequest.transfer(1, full)))) == okNoData)
-            #expect(GPURequest.responseType(try #require(backend.bench.submit(GPURequest.flush(1, full)))) == okNoData)
-            worst = max(worst, Date().timeIntervalSince(start))
-            try await Task.sleep(for: .milliseconds(20))
+        let bench = backend.bench
+        let (worst, answers) = await onOwnThread { () -> (Double, [UInt32?]) in
+            var worst = 0.0, answers: [UInt32?] = []
+            for _ in 0..<40 {
+                let start = Date()
+                answers.append(bench.submit(GPURequest.transfer(1, full)).flatMap(GPURequest.responseType))
+                answers.append(bench.submit(GPURequest.flush(1, full)).flatMap(GPURequest.responseType))
+                worst = max(worst, Date().timeIntervalSince(start))
+                usleep(20_000)
+            }
+            return (worst, answers)
         }
+        #expect(answers.allSatisfy { $0 == okNoData }, "\(answers)")
         let statuses = try await waiters.value
         #expect(statuses.allSatisfy { $0 == 408 }, "\(statuses)")
         // A blocked frame path would wait for the stalled clients' timeouts (seconds); loose for loaded machines.

@@ -83,35 +83,37 @@ struct ScreenshotAPITests {
     func settled() async throws {
         let set = patternDisplays()
         try await withAPI({ set }) { api in
-            // The painters run on threads of their own: under load the test's cooperative threads can be busy
-            // with other suites' blocking tests for a second, which looked like a quiet screen (a CI failure).
-            let painted = DispatchSemaphore(value: 0)
-            Thread {
-                for i in 0..<15 {
-                    paint(set, seed: i)
-                    usleep(20_000)
-                }
-                painted.signal()
-            }.start()
-            try await Task.sleep(for: .milliseconds(10))
-            let start = Date()
+            // The painting and the timed request run on a thread of their own: under CI load the test's cooperative
+            // threads can be held by other suites' blocking tests for seconds, which made the screen look quiet
+            // before the request went out (two CI failures).
+            @Sendable func paintWhileAsking(paints: Int, everyMS: UInt32, path: String) -> (Result<RawReply, any Error>, TimeInterval) {
+                let painted = DispatchSemaphore(value: 0)
+                Thread {
+                    for i in 0..<paints {
+                        paint(set, seed: i)
+                        usleep(everyMS * 1000)
+                    }
+                    painted.signal()
+                }.start()
+                usleep(10_000)
+                let start = Date()
+                let reply = Result { try requestBlocking(api, "GET", path) }
+                let elapsed = Date().timeIntervalSince(start)
+                painted.wait()
+                return (reply, elapsed)
+            }
             // quiet_ms far above the 20 ms paint interval, so a loaded machine's scheduling gaps do not look quiet.
-            let r = try await request(api, "GET", "/v1/displays/0/screenshot.png?wait=settled&quiet_ms=1000&timeout_ms=15000")
-            let elapsed = Date().timeIntervalSince(start)
-            await onOwnThread { painted.wait() }
+            let (settled, elapsed) = await onOwnThread {
+                paintWhileAsking(paints: 15, everyMS: 20, path: "/v1/displays/0/screenshot.png?wait=settled&quiet_ms=1000&timeout_ms=15000")
+            }
+            let r = try settled.get()
             #expect(r.status == 200)
             #expect(elapsed >= 0.3, "answered after \(elapsed) s, while frames were still coming")
             #expect(r.headers["x-vireo-frame-counter"] == "16")
-            let busy = DispatchSemaphore(value: 0)
-            Thread {
-                for i in 0..<40 {
-                    paint(set, seed: i)
-                    usleep(10_000)
-                }
-                busy.signal()
-            }.start()
-            let t = try await request(api, "GET", "/v1/displays/0/screenshot.png?wait=settled&quiet_ms=200&timeout_ms=150")
-            await onOwnThread { busy.wait() }
+            let (busy, _) = await onOwnThread {
+                paintWhileAsking(paints: 40, everyMS: 10, path: "/v1/displays/0/screenshot.png?wait=settled&quiet_ms=200&timeout_ms=150")
+            }
+            let t = try busy.get()
             #expect(t.status == 408)
             #expect(t.error.contains("did not settle"))
         }
