@@ -87,15 +87,16 @@ struct ScreenshotAPITests {
             // threads can be held by other suites' blocking tests for seconds, which made the screen look quiet
             // before the request went out (two CI failures).
             @Sendable func paintWhileAsking(paints: Int, everyMS: UInt32, path: String) -> (Result<RawReply, any Error>, TimeInterval) {
-                let painted = DispatchSemaphore(value: 0)
+                let firstPaint = DispatchSemaphore(value: 0), painted = DispatchSemaphore(value: 0)
                 Thread {
                     for i in 0..<paints {
                         paint(set, seed: i)
+                        if i == 0 { firstPaint.signal() }
                         usleep(everyMS * 1000)
                     }
                     painted.signal()
                 }.start()
-                usleep(10_000)
+                firstPaint.wait()   // the screen has just changed when the request goes out
                 let start = Date()
                 let reply = Result { try requestBlocking(api, "GET", path) }
                 let elapsed = Date().timeIntervalSince(start)
@@ -111,7 +112,8 @@ struct ScreenshotAPITests {
             #expect(elapsed >= 0.3, "answered after \(elapsed) s, while frames were still coming")
             #expect(r.headers["x-vireo-frame-counter"] == "16")
             let (busy, _) = await onOwnThread {
-                paintWhileAsking(paints: 40, everyMS: 10, path: "/v1/displays/0/screenshot.png?wait=settled&quiet_ms=200&timeout_ms=150")
+                // Answered 200 only if the request reached the server 700 ms after the paint before it.
+                paintWhileAsking(paints: 60, everyMS: 10, path: "/v1/displays/0/screenshot.png?wait=settled&quiet_ms=1000&timeout_ms=300")
             }
             let t = try busy.get()
             #expect(t.status == 408)
