@@ -1,6 +1,7 @@
 // FlushTrace: `--trace-flushes FILE`, a diagnostic log of every RESOURCE_FLUSH with its wall-clock time, so a
 // viewer's receive time (on the same clock) can be matched to the flush that produced its picture
 // (scripts/bench-vnc.sh). Off by default; when on, one write(2) per flush.
+import Display
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,12 +20,12 @@ public final class FlushTrace: Sendable {
 
     /// Logs one flush: "SECONDS.MICROSECONDS flush res=ID x=X y=Y w=W h=H" (CLOCK_REALTIME, taken when called).
     /// Lines are written whole with O_APPEND, so connections one after another share the file.
-    public func flush(resourceID: UInt32, x: UInt32, y: UInt32, width: UInt32, height: UInt32) {
+    public func flush(resourceID: UInt32, rect: Rect) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let micros = now.tv_nsec / 1000
         let fraction = String(micros)
-        let line = "\(now.tv_sec).\(String(repeating: "0", count: 6 - fraction.count))\(fraction) flush res=\(resourceID) x=\(x) y=\(y) w=\(width) h=\(height)\n"
+        let line = "\(now.tv_sec).\(String(repeating: "0", count: 6 - fraction.count))\(fraction) flush res=\(resourceID) x=\(rect.x) y=\(rect.y) w=\(rect.width) h=\(rect.height)\n"
         var bytes = Array(line.utf8)
         _ = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }   // a lost line is only a lost sample
     }

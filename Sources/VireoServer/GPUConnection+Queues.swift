@@ -94,7 +94,9 @@ extension GPUConnection {
             counters.count { $0.badChains &+= 1 }
             return 0
         }
-        if let trace = config.flushTrace, queueIndex == 0 { traceFlush(request, to: trace) }
+        if let trace = config.flushTrace, queueIndex == 0, let flush = ResourceFlush.decode(request: request) {
+            trace.flush(resourceID: flush.resourceID, rect: flush.rect)   // timed where QEMU's trace point is
+        }
         if sideChannel != nil, queueIndex == 0 { askFrontendBeforeCommand(request) }
         let result = device.handle(request: request, queue: queueIndex == 0 ? .control : .cursor, dma: dma,
                                    deferringPresents: true)
@@ -112,17 +114,6 @@ extension GPUConnection {
             counters.count { $0.badChains &+= 1 }
             return 0
         }
-    }
-
-    /// `--trace-flushes`: a RESOURCE_FLUSH's rectangle and resource (virtio_gpu_resource_flush: header, rect, id),
-    /// timed when it is taken from the ring, where QEMU's virtio_gpu_cmd_res_flush trace point is.
-    private func traceFlush(_ request: [UInt8], to trace: FlushTrace) {
-        guard request.count >= 44 else { return }
-        func u32(_ at: Int) -> UInt32 {
-            request.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
-        }
-        guard u32(0) == GPUCommandType.resourceFlush.rawValue else { return }
-        trace.flush(resourceID: u32(40), x: u32(24), y: u32(28), width: u32(32), height: u32(36))
     }
 
     /// Counts the command, and its error response by name (the response starts with its le32 type).

@@ -105,14 +105,16 @@ extension GPUConnection {
     func forward(_ events: [GPUDisplayEvent]) {
         guard !events.isEmpty, let channel = readySideChannel() else { return }
         do {
-            var scannedOut: Int?
+            var previous: GPUDisplayEvent?
             for event in events {
-                defer { if case .scanout(let index, let width, _) = event, width > 0 { scannedOut = index } else { scannedOut = nil } }
+                defer { previous = event }
                 switch event {
                 case .scanout(let index, let width, let height):
                     try channel.scanout(UInt32(index), width: width, height: height)
                 case .update(let index, let rect):
-                    guard !rect.isEmpty, scannedOut != index else { continue }
+                    guard !rect.isEmpty else { continue }
+                    // The update SET_SCANOUT announces right after its SCANOUT goes to Vireo's own copy only.
+                    if case .scanout(index, let width, _)? = previous, width > 0 { continue }
                     // Straight from the resource (the DisplaySet copy follows, off the latency path).
                     let sent: Void? = try device.withScanoutPixels(index, rect) { rows in
                         try channel.update(UInt32(index), x: rect.x, y: rect.y, width: rect.width,

@@ -37,10 +37,19 @@ struct SetScanout: Equatable {
 }
 
 /// `struct virtio_gpu_resource_flush`.
-struct ResourceFlush: Equatable {
+public struct ResourceFlush: Equatable {
     var r: Rect               // r
     var resourceID: UInt32    // resource_id
     init(from rd: inout WireReader) throws(WireError) { r = try Rect(from: &rd); resourceID = try rd.read(); try rd.skip(4) }
+
+    /// The resource and rectangle of a whole RESOURCE_FLUSH request (header first), decoded as the device decodes
+    /// it; nil for any other command or a short request. For diagnostics that look at requests before they run.
+    public static func decode(request: [UInt8]) -> (resourceID: UInt32, rect: Rect)? {
+        var reader = WireReader(request)
+        guard let hdr = try? CtrlHdr(from: &reader), hdr.type == GPUCommandType.resourceFlush.rawValue,
+              let flush = try? ResourceFlush(from: &reader) else { return nil }
+        return (flush.resourceID, flush.r)
+    }
 }
 
 /// `struct virtio_gpu_transfer_to_host_2d`.

@@ -30,10 +30,7 @@ extension VNCTests {
             let fixture = try VNCFixture { $0.clientTimeoutMilliseconds = 2000 }
             var pixels = testPattern(width: 64, height: 48)
             fixture.show(pixels, width: 64, height: 48)
-            let witness = try RawRFBClient(port: fixture.ports[0])
-            try witness.handshake()
-            try witness.setEncodings([0])
-            #expect(try witness.readPicture() == rgbx(fromBGRX: pixels))
+            let witness = try rawViewer(fixture, firstPicture: pixels)
 
             let offences: [(String, [UInt8], String)] = [
                 ("SetPixelFormat with 7 bits per pixel", [0, 0, 0, 0, 7, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0], "bpp"),
@@ -98,10 +95,7 @@ extension VNCTests {
             let fixture = try VNCFixture { $0.clientTimeoutMilliseconds = 3000; $0.maxClients = 32 }
             var pixels = testPattern(width: 64, height: 48)
             fixture.show(pixels, width: 64, height: 48)
-            let witness = try RawRFBClient(port: fixture.ports[0])
-            try witness.handshake()
-            try witness.setEncodings([0])
-            #expect(try witness.readPicture() == rgbx(fromBGRX: pixels))
+            let witness = try rawViewer(fixture, firstPicture: pixels)
 
             var flood: [RawRFBClient] = []
             // 200: the test process shares its descriptors with the suites running beside it.

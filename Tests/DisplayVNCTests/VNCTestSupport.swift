@@ -46,23 +46,6 @@ final class LogLines: @unchecked Sendable, LogHandler {
     var all: [String] { lines.withLock { $0 } }
 }
 
-/// A TCP port >= 5900 that was free a moment ago (gvnccapture names ports as displays: port - 5900).
-func freeVNCPort() -> Int {
-    for _ in 0..<200 {
-        let port = Int.random(in: 20000...40000)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if ok == 0 { return port }
-    }
-    return 34567
-}
 
 /// The DisplaySet the servers follow (nil: no guest).
 final class DisplayBox: Sendable {
@@ -89,12 +72,12 @@ final class VNCFixture: @unchecked Sendable {
         let handler = log
         let logger = Logger(label: "vnc-test") { _ in handler }
         for index in 0..<scanouts {
-            let port = freeVNCPort()
+            let port = freeTCPPorts(1)
             var configuration = VNCConfiguration(host: "127.0.0.1", port: port)
             configuration.password = password
             configuration.blankWidth = 64
             configuration.blankHeight = 48
-            if websocket { configuration.websocketPort = freeVNCPort() }
+            if websocket { configuration.websocketPort = freeTCPPorts(1) }
             configure(&configuration)
             let box = source
             let server = try VNCServer(scanout: index, configuration: configuration, input: input, logger: logger,
